@@ -1,0 +1,97 @@
+"""What CDM's job and cluster statuses mean: the one place that decides terminal, success and failure.
+
+CDM descends from Apache Sqoop 2: BOOTING and RUNNING are unfinished; SUCCEEDED is the only success;
+FAILED, FAILURE_ON_SUBMIT and UNKNOWN are failures. NEW, PENDING and NEVER_EXECUTED say that no run is
+known (a job object that was never started). An empty ``submissions`` list is "not known yet", never
+success: callers represent it as ``None`` and must keep waiting (or give up on their own deadline).
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class JobStatus(str, enum.Enum):
+    """A job's or a submission's status as the CDM API spells it."""
+
+    NEW = "NEW"
+    PENDING = "PENDING"
+    BOOTING = "BOOTING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    FAILURE_ON_SUBMIT = "FAILURE_ON_SUBMIT"
+    UNKNOWN = "UNKNOWN"
+    NEVER_EXECUTED = "NEVER_EXECUTED"
+
+    @classmethod
+    def parse(cls, value: object) -> JobStatus | None:
+        """The status named by ``value`` (case-insensitive), or None for a value CDM may add later."""
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, str):
+            return None
+        try:
+            return cls(value.strip().upper())
+        except ValueError:
+            return None
+
+    @property
+    def is_active(self) -> bool:
+        """A run is under way: a start now is refused (Cdm.0052) and a stop has something to stop."""
+        return self in ACTIVE_STATUSES
+
+    @property
+    def is_terminal(self) -> bool:
+        """A run has ended, for good or bad."""
+        return self in TERMINAL_STATUSES
+
+    @property
+    def is_success(self) -> bool:
+        return self in SUCCESS_STATUSES
+
+    @property
+    def is_failure(self) -> bool:
+        return self in FAILURE_STATUSES
+
+    @property
+    def is_idle(self) -> bool:
+        """No run is known for the job (never started)."""
+        return self in IDLE_STATUSES
+
+
+ACTIVE_STATUSES: frozenset[JobStatus] = frozenset({JobStatus.BOOTING, JobStatus.RUNNING})
+SUCCESS_STATUSES: frozenset[JobStatus] = frozenset({JobStatus.SUCCEEDED})
+FAILURE_STATUSES: frozenset[JobStatus] = frozenset(
+    {JobStatus.FAILED, JobStatus.FAILURE_ON_SUBMIT, JobStatus.UNKNOWN}
+)
+TERMINAL_STATUSES: frozenset[JobStatus] = SUCCESS_STATUSES | FAILURE_STATUSES
+IDLE_STATUSES: frozenset[JobStatus] = frozenset(
+    {JobStatus.NEW, JobStatus.PENDING, JobStatus.NEVER_EXECUTED}
+)
+
+
+class ClusterStatus(str, enum.Enum):
+    """A CDM cluster's ``status`` code (the API sends the code as a string)."""
+
+    CREATING = "100"
+    NORMAL = "200"
+    FAILED = "300"
+    CREATE_FAILED = "303"
+    RESTARTING = "500"
+    FROZEN = "800"
+    STOPPED = "900"
+    STOPPING = "910"
+    STARTING = "920"
+
+    @classmethod
+    def parse(cls, value: object) -> ClusterStatus | None:
+        try:
+            return cls(str(value).strip())
+        except ValueError:
+            return None
+
+    @property
+    def can_run_jobs(self) -> bool:
+        """Only a cluster in the normal state accepts and runs jobs."""
+        return self is ClusterStatus.NORMAL
