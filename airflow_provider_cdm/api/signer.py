@@ -16,6 +16,8 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 ALGORITHM = "SDK-HMAC-SHA256"
 DATE_HEADER = "X-Sdk-Date"
+# Huawei's SDKs send this (value UNSIGNED-PAYLOAD) for non-JSON bodies; it then stands in for the body hash.
+CONTENT_HASH_HEADER = "X-Sdk-Content-Sha256"
 DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 MAX_CLOCK_SKEW = timedelta(minutes=15)
 
@@ -73,6 +75,7 @@ def canonical_request(
     body: bytes,
 ) -> str:
     lowered = _lower_headers(headers)
+    payload_hash = lowered.get(CONTENT_HASH_HEADER.lower()) or hashlib.sha256(body).hexdigest()
     canonical_headers = "".join(f"{name}:{lowered.get(name, '').strip()}\n" for name in signed_headers)
     return "\n".join(
         [
@@ -81,7 +84,7 @@ def canonical_request(
             canonical_query(query),
             canonical_headers,
             ";".join(signed_headers),
-            hashlib.sha256(body).hexdigest(),
+            payload_hash,
         ]
     )
 

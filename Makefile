@@ -1,0 +1,41 @@
+# The two commands a new user needs: `make demo` and `make test`. Each builds its own virtual
+# environment (one per Airflow version) from nothing but Python 3.
+
+PYTHON ?= python3
+AIRFLOW_VERSION ?= 3.3.2
+VENV ?= .venvs/airflow-$(AIRFLOW_VERSION)
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+# Quiet installs; the machine's pip may list extra local indexes that only produce warnings.
+PIP_FLAGS ?= --quiet --disable-pip-version-check
+
+.PHONY: demo test test-unit test-integration emulator venv clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_FLAGS) --upgrade pip
+	$(PY) -m pip install $(PIP_FLAGS) "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test]"
+	touch $@
+
+## The example pipeline end to end, against a local CDM emulator.
+demo: venv
+	$(PY) demo/demo.py
+
+## The whole suite (unit and integration) on Airflow $(AIRFLOW_VERSION).
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: venv
+	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
+
+test-integration: venv
+	$(PY) -m pytest -m integration $(PYTEST_ARGS)
+
+## A CDM emulator in the foreground, for your own DAG tests (Ctrl-C stops it).
+emulator: venv
+	$(PY) -m airflow_provider_cdm.emulator
+
+clean:
+	rm -rf .venvs .pytest_cache build dist
