@@ -11,12 +11,13 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from airflow_provider_cdm.api.job_schema import MAX_JOB_NAME_LENGTH as MAX_JOB_NAME_LENGTH
+
 API_VERSION_PREFIX = "/v1.1/{project_id}"
 DEFAULT_CDM_ENDPOINT = "https://cdm.{region}.myhuaweicloud.com"
 DEFAULT_IAM_ENDPOINT = "https://iam.{region}.myhuaweicloud.com"
 LIST_ALL_JOBS = "all"  # the job name that makes "show job" list every job
 LIST_PAGE_SIZE_RANGE = (10, 100)
-MAX_JOB_NAME_LENGTH = 240
 LANGUAGE_HEADER = "X-Language"
 PROJECT_HEADER = "X-Project-Id"
 SECURITY_TOKEN_HEADER = "X-Security-Token"

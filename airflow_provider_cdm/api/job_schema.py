@@ -1,0 +1,98 @@
+"""The CDM Job object's documented shape: required fields, job types, connectors, config groups.
+
+Both the client-side builder (which refuses bad definitions before any request) and the emulator
+(which answers them with ``validation-result`` errors) check definitions against these facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+MAX_JOB_NAME_LENGTH = 240
+
+JOB_TYPES: frozenset[str] = frozenset({"NORMAL_JOB", "BATCH_JOB", "SCENARIO_JOB"})
+
+CONNECTORS: frozenset[str] = frozenset(
+    {
+        "generic-jdbc-connector",
+        "obs-connector",
+        "hdfs-connector",
+        "hbase-connector",
+        "hive-connector",
+        "ftp-connector",
+        "sftp-connector",
+        "mongodb-connector",
+        "redis-connector",
+        "kafka-connector",
+        "dis-connector",
+        "elasticsearch-connector",
+        "dli-connector",
+        "http-connector",
+        "dms-kafka-connector",
+    }
+)
+
+REQUIRED_FIELDS: tuple[str, ...] = (
+    "name",
+    "job_type",
+    "from-connector-name",
+    "from-link-name",
+    "from-config-values",
+    "to-connector-name",
+    "to-link-name",
+    "to-config-values",
+    "driver-config-values",
+)
+
+FROM_CONFIG_GROUP = "fromJobConfig"
+TO_CONFIG_GROUP = "toJobConfig"
+# Driver (job-level) config groups and the inputs CDM documents for them.
+DRIVER_CONFIG_GROUPS: frozenset[str] = frozenset(
+    {"throttlingConfig", "schedulerConfig", "retryJobConfig", "groupJobConfig", "smnConfig", "jvmConfig"}
+)
+CONFIG_VALUE_FIELDS: tuple[str, ...] = ("from-config-values", "to-config-values", "driver-config-values")
+
+
+def definition_problems(job: Mapping[str, Any]) -> list[str]:
+    """Everything wrong with a raw Job object, as messages that name the field and what is expected."""
+    problems = [f"missing required field {field!r}" for field in REQUIRED_FIELDS if field not in job]
+    name = job.get("name")
+    if "name" in job and (not isinstance(name, str) or not 1 <= len(name) <= MAX_JOB_NAME_LENGTH):
+        problems.append(f"name {name!r} must be a string of 1 to {MAX_JOB_NAME_LENGTH} characters")
+    if "job_type" in job and job.get("job_type") not in JOB_TYPES:
+        problems.append(f"job_type {job.get('job_type')!r} is not one of {sorted(JOB_TYPES)}")
+    for side in ("from", "to"):
+        connector = job.get(f"{side}-connector-name")
+        if f"{side}-connector-name" in job and connector not in CONNECTORS:
+            problems.append(f"{side}-connector-name {connector!r} is not a known CDM connector")
+        link = job.get(f"{side}-link-name")
+        if f"{side}-link-name" in job and (not isinstance(link, str) or not link):
+            problems.append(f"{side}-link-name {link!r} must be a non-empty string")
+    for field in CONFIG_VALUE_FIELDS:
+        if field in job:
+            problems.extend(config_values_problems(field, job[field]))
+    return problems
+
+
+def config_values_problems(field: str, values: object) -> list[str]:
+    """Problems with one ``{"configs": [{"name", "inputs": [{"name", "value"}]}]}`` structure."""
+    if not isinstance(values, Mapping) or not isinstance(values.get("configs"), list):
+        return [f"{field} must be an object with a 'configs' list"]
+    problems: list[str] = []
+    for config in values["configs"]:
+        if not isinstance(config, Mapping) or not isinstance(config.get("name"), str):
+            problems.append(f"{field}: every config needs a string 'name'")
+            continue
+        inputs = config.get("inputs", [])
+        if not isinstance(inputs, list):
+            problems.append(f"{field}.{config['name']}: 'inputs' must be a list")
+            continue
+        for item in inputs:
+            if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+                problems.append(f"{field}.{config['name']}: every input needs a string 'name'")
+            elif not isinstance(item.get("value"), str):
+                problems.append(
+                    f"{field}: input {item['name']!r} has value {item.get('value')!r}; every value must be a string"
+                )
+    return problems
