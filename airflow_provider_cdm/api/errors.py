@@ -74,6 +74,12 @@ APIG_ENTITY_TOO_LARGE = ErrorCode("APIG.0201", ErrorKind.INVALID_REQUEST, 413, "
 APIG_BAD_IAM_AUTH = ErrorCode(
     "APIG.0301", ErrorKind.AUTH, 401, "Incorrect IAM authentication information: {detail}"
 )
+# Assumed for a project id in the path that is not the caller's (undocumented for CDM).
+APIG_FORBIDDEN = ErrorCode(
+    "APIG.0302", ErrorKind.AUTH, 403, "The IAM user is not authorized to access the API: {detail}"
+)
+APIG_BACKEND_UNAVAILABLE = ErrorCode("APIG.0202", ErrorKind.SERVER, 502, "Backend unavailable")
+APIG_BACKEND_TIMEOUT = ErrorCode("APIG.0203", ErrorKind.SERVER, 504, "Backend timeout")
 APIG_THROTTLED = ErrorCode(
     "APIG.0308",
     ErrorKind.THROTTLED,
@@ -106,6 +112,9 @@ KNOWN_ERRORS: dict[str, ErrorCode] = _table(
     APIG_NO_API,
     APIG_REQUEST_ERROR,
     APIG_BAD_IAM_AUTH,
+    APIG_FORBIDDEN,
+    APIG_BACKEND_UNAVAILABLE,
+    APIG_BACKEND_TIMEOUT,
     APIG_THROTTLED,
     APIG_BAD_TOKEN,
     IAM_BAD_CREDENTIALS,

@@ -1,0 +1,43 @@
+"""``python -m airflow_provider_cdm.emulator`` (also ``cdm-emulator``): print the connection, serve, stop cleanly."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from airflow_provider_cdm.emulator.app import CONNECTION_ENV_VAR
+from airflow_provider_cdm.emulator.config import parse_args
+from airflow_provider_cdm.emulator.server import EmulatorServer, serve_in_thread
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve until SIGINT or SIGTERM; exit 0 then, 1 when the address cannot be bound."""
+    config = parse_args(argv)
+    try:
+        server = EmulatorServer(config)
+    except OSError as err:
+        print(f"cdm-emulator: cannot listen on {config.host}:{config.port}: {err}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    thread = serve_in_thread(server)
+    print(f"{CONNECTION_ENV_VAR}={json.dumps(server.connection())}", flush=True)
+    print(f"cdm-emulator: serving CDM, IAM and the /_emulator/ admin API on {server.url}", file=sys.stderr, flush=True)
+    stop.wait()
+    server.shutdown()
+    server.server_close()
+    thread.join()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""The emulator's own API under ``/_emulator/``: scripts, faults, token revocation, stats, state, reset.
+
+JSON in and out, no auth, loopback clients only; the prefix is one the real API never uses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import unquote
+
+from airflow_provider_cdm.api import errors
+from airflow_provider_cdm.emulator.app import EmulatorApp, Request, Response, parse_json_body
+from airflow_provider_cdm.api.errors import APIG_FORBIDDEN
+from airflow_provider_cdm.emulator.errors import ApiError
+from airflow_provider_cdm.emulator.faults import FaultSettings
+from airflow_provider_cdm.emulator.runs import Script
+
+ADMIN_PREFIX = "/_emulator/"
+_SCRIPT_PATH = re.compile(r"^jobs/(?P<job_name>[^/]+)/script/?$")
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def handle_admin(app: EmulatorApp, request: Request, client_host: str) -> Response:
+    """Answer one admin request; bad input answers 400 APIG.0201 saying what is wrong."""
+    try:
+        if not is_loopback(client_host):
+            raise ApiError(APIG_FORBIDDEN, detail="the emulator's admin API answers loopback clients only")
+        return Response.json(200, _dispatch(app, request))
+    except ValueError as err:
+        return Response.error(ApiError(errors.APIG_REQUEST_ERROR, detail=str(err)), request.request_id)
+    except ApiError as err:
+        return Response.error(err, request.request_id)
+
+
+def _dispatch(app: EmulatorApp, request: Request) -> object:
+    path = request.path[len(ADMIN_PREFIX) :]
+    method = request.method
+    script_path = _SCRIPT_PATH.match(path)
+    if method == "POST" and script_path:
+        job_name = unquote(script_path.group("job_name"))
+        script = Script.from_json(parse_json_body(request.body), app.backend.default_duration_s)
+        app.backend.set_script(job_name, script)
+        return {"job_name": job_name, "script": script.to_json()}
+    route = (method, path.rstrip("/"))
+    if route == ("POST", "faults"):
+        app.faults.configure(FaultSettings.from_json(parse_json_body(request.body, required=False)))
+        return {"faults": app.faults.settings.to_json(), "quotas": app.quotas_enabled}
+    if route == ("POST", "tokens/revoke"):
+        return {"revoked": app.auth.revoke_tokens()}
+    if route == ("GET", "stats"):
+        stats = app.stats.snapshot()
+        return {"requests": stats["requests"], **app.backend.counts(), "faults": stats["faults"]}
+    if route == ("GET", "state"):
+        return {
+            **app.backend.snapshot(),
+            "faults": app.faults.settings.to_json(),
+            "quotas": app.quotas_enabled,
+            "tokens": app.auth.token_count(),
+        }
+    if route == ("POST", "reset"):
+        app.reset()
+        return {"reset": True}
+    raise ApiError(errors.APIG_NO_API)

@@ -1,0 +1,172 @@
+"""The emulator's settings and the command line that sets them.
+
+Defaults are fixed and obviously fake, so a test or a demo can rely on them; every one can be changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from airflow_provider_cdm.api.job_schema import CONNECTORS
+from airflow_provider_cdm.api.statuses import ClusterStatus
+from airflow_provider_cdm.emulator.faults import DEFAULT_ERROR_STATUSES, RESET_PHASES, FaultSettings
+from airflow_provider_cdm.emulator.models import ClusterSpec
+
+DEFAULT_ACCESS_KEY = "EMULATORACCESSKEY000"
+DEFAULT_SECRET_KEY = "emulator-secret-key-not-a-real-secret-00"
+DEFAULT_PROJECT_ID = "0123456789abcdef0123456789abcdef"
+DEFAULT_REGION = "cn-north-4"
+DEFAULT_USER = "emulator_user"
+DEFAULT_PASSWORD = "emulator-password"
+DEFAULT_DOMAIN = "emulator_account"
+DEFAULT_CLUSTERS = (
+    ClusterSpec("c0000000-0000-4000-8000-000000000001", "cdm-emulator-1", ClusterStatus.NORMAL),
+    ClusterSpec("c0000000-0000-4000-8000-000000000002", "cdm-emulator-2", ClusterStatus.NORMAL),
+    ClusterSpec("c0000000-0000-4000-8000-000000000009", "cdm-emulator-stopped", ClusterStatus.STOPPED),
+)
+CONNECTION_AUTH_TYPES = ("aksk", "password", "temporary")
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    host: str = "127.0.0.1"
+    port: int = 0
+    access_key: str = DEFAULT_ACCESS_KEY
+    secret_key: str = DEFAULT_SECRET_KEY
+    temporary_access_key: str | None = None
+    temporary_secret_key: str | None = None
+    security_token: str | None = None
+    project_id: str = DEFAULT_PROJECT_ID
+    region: str = DEFAULT_REGION
+    user: str = DEFAULT_USER
+    password: str = DEFAULT_PASSWORD
+    domain: str = DEFAULT_DOMAIN
+    clusters: tuple[ClusterSpec, ...] = DEFAULT_CLUSTERS
+    job_duration_s: float = 2.0
+    token_ttl_s: float = 24 * 3600.0
+    quotas: bool = False
+    strict_links: bool = False
+    links: tuple[tuple[str, str], ...] = ()
+    seed: int | None = None
+    faults: FaultSettings = field(default_factory=FaultSettings)
+    connection_auth: str = "aksk"  # which credentials the printed connection carries
+
+
+def _cluster(text: str) -> ClusterSpec:
+    cluster_id, sep, rest = text.partition("=")
+    name, _, status_text = rest.partition(":")
+    status = ClusterStatus.parse(status_text or ClusterStatus.NORMAL.value)
+    if not sep or not cluster_id or "/" in cluster_id or not name or status is None:
+        codes = ", ".join(s.value for s in ClusterStatus)
+        raise argparse.ArgumentTypeError(f"expected ID=NAME[:STATUS] with STATUS one of {codes}, got {text!r}")
+    return ClusterSpec(cluster_id, name, status)
+
+
+def _link(text: str) -> tuple[str, str]:
+    name, sep, connector = text.partition("=")
+    if not sep or not name or connector not in CONNECTORS:
+        raise argparse.ArgumentTypeError(f"expected NAME=CONNECTOR with a known connector, got {text!r}")
+    return name, connector
+
+
+def _statuses(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated status codes, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cdm-emulator",
+        description="A local Huawei Cloud CDM + IAM + API gateway for demos and tests. Prints one "
+        "AIRFLOW_CONN_CDM_DEFAULT=... line, then serves until SIGINT/SIGTERM.",
+    )
+    add = parser.add_argument
+    add("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    add("--port", type=int, default=0, help="port to listen on; 0 picks a free one (default)")
+    add("--ak", dest="access_key", default=DEFAULT_ACCESS_KEY, help="permanent access key")
+    add("--sk", dest="secret_key", default=DEFAULT_SECRET_KEY, help="permanent secret key")
+    add("--temp-ak", dest="temporary_access_key", help="temporary access key (needs --temp-sk, --security-token)")
+    add("--temp-sk", dest="temporary_secret_key", help="temporary secret key")
+    add("--security-token", help="the security token temporary-AK requests must send and sign")
+    add("--project-id", default=DEFAULT_PROJECT_ID, help="the project id CDM paths must carry")
+    add("--region", default=DEFAULT_REGION, help="region, also the IAM project name (default %(default)s)")
+    add("--user", default=DEFAULT_USER, help="IAM user name for password tokens")
+    add("--password", default=DEFAULT_PASSWORD, help="IAM user password")
+    add("--domain", default=DEFAULT_DOMAIN, help="IAM account (domain) name")
+    add("--cluster", dest="clusters", type=_cluster, action="append", metavar="ID=NAME[:STATUS]",
+        help="a cluster (repeatable; default: two running clusters and one stopped)")
+    add("--job-duration", dest="job_duration_s", type=float, default=2.0, help="seconds an unscripted run takes")
+    add("--token-ttl", dest="token_ttl_s", type=float, default=24 * 3600.0, help="IAM token lifetime in seconds")
+    add("--quotas", action="store_true", help="enforce Huawei's per-user per-minute quotas")
+    add("--strict-links", action="store_true", help="refuse jobs whose links were not declared with --link")
+    add("--link", dest="links", type=_link, action="append", default=[], metavar="NAME=CONNECTOR",
+        help="declare a link (repeatable)")
+    add("--seed", type=int, help="seed for fault injection and cluster choice")
+    add("--conn-auth", dest="connection_auth", choices=CONNECTION_AUTH_TYPES, default="aksk",
+        help="credentials in the printed connection (default %(default)s)")
+    faults = parser.add_argument_group("faults")
+    faults.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered with a 5xx")
+    faults.add_argument("--error-statuses", type=_statuses, default=DEFAULT_ERROR_STATUSES,
+                        help="comma-separated 5xx codes to inject (default 500,502,503)")
+    faults.add_argument("--latency", type=float, default=0.0, help="seconds to wait before each answer")
+    faults.add_argument("--reset-rate", type=float, default=0.0, help="share of connections dropped unanswered")
+    faults.add_argument("--reset-phase", choices=RESET_PHASES, default="random",
+                        help="drop before processing, after it (lost response), or either")
+    faults.add_argument("--malformed-rate", type=float, default=0.0, help="share of answers with a broken body")
+    faults.add_argument("--retry-after", type=float, help="Retry-After seconds on quota 429s")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
+    """The configuration for a command line; exits with a usage message when it is invalid."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    temporary = (args.temporary_access_key, args.temporary_secret_key, args.security_token)
+    if any(temporary) and not all(temporary):
+        parser.error("--temp-ak, --temp-sk and --security-token go together")
+    if args.connection_auth == "temporary" and not all(temporary):
+        parser.error("--conn-auth temporary needs --temp-ak, --temp-sk and --security-token")
+    clusters = tuple(args.clusters) if args.clusters else DEFAULT_CLUSTERS
+    if len({cluster.id for cluster in clusters}) != len(clusters):
+        parser.error("cluster ids must be unique")
+    if args.job_duration_s < 0 or args.token_ttl_s <= 0:
+        parser.error("--job-duration must be >= 0 and --token-ttl > 0")
+    try:
+        faults = FaultSettings(
+            error_rate=args.error_rate,
+            error_statuses=args.error_statuses,
+            latency_s=args.latency,
+            reset_rate=args.reset_rate,
+            reset_phase=args.reset_phase,
+            malformed_rate=args.malformed_rate,
+            retry_after_s=args.retry_after,
+        )
+    except ValueError as err:
+        parser.error(str(err))
+    return EmulatorConfig(
+        host=args.host,
+        port=args.port,
+        access_key=args.access_key,
+        secret_key=args.secret_key,
+        temporary_access_key=args.temporary_access_key,
+        temporary_secret_key=args.temporary_secret_key,
+        security_token=args.security_token,
+        project_id=args.project_id,
+        region=args.region,
+        user=args.user,
+        password=args.password,
+        domain=args.domain,
+        clusters=clusters,
+        job_duration_s=args.job_duration_s,
+        token_ttl_s=args.token_ttl_s,
+        quotas=args.quotas,
+        strict_links=args.strict_links,
+        links=tuple(args.links),
+        seed=args.seed,
+        faults=faults,
+        connection_auth=args.connection_auth,
+    )

@@ -1,0 +1,431 @@
+"""CDM's state and rules without HTTP: clusters, jobs, their runs (submissions) and the scripts for them.
+
+Like a moto backend, this is plain logic the HTTP layer maps requests onto; its answers are already
+in CDM's JSON shapes, quirks included. Runs derive their state from the injected clock (``runs.py``),
+so nothing here has a thread. One lock guards all state.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote
+
+from airflow_provider_cdm.api import errors
+from airflow_provider_cdm.api.endpoints import (
+    LIST_ALL_JOBS,
+    LIST_PAGE_SIZE_RANGE,
+    PathParameterError,
+    escape_path_segment,
+)
+from airflow_provider_cdm.api.job_schema import CONFIG_VALUE_FIELDS, JOB_TYPES, definition_problems
+from airflow_provider_cdm.api.statuses import ClusterStatus, JobStatus
+from airflow_provider_cdm.emulator.errors import ApiError
+from airflow_provider_cdm.emulator.runs import JsonDict, Run, Script, epoch_millis
+
+DEFAULT_JOB_TYPE = "NORMAL_JOB"
+DEFAULT_PAGE_SIZE = LIST_PAGE_SIZE_RANGE[0]
+
+_CLUSTER_DETAILS = {
+    ClusterStatus.CREATING: "Creating",
+    ClusterStatus.NORMAL: "Normal",
+    ClusterStatus.FAILED: "Failed",
+    ClusterStatus.CREATE_FAILED: "Creation failed",
+    ClusterStatus.RESTARTING: "Restarting",
+    ClusterStatus.FROZEN: "Frozen",
+    ClusterStatus.STOPPED: "Stopped",
+    ClusterStatus.STOPPING: "Stopping",
+    ClusterStatus.STARTING: "Starting",
+}
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """A cluster as configured: stable id, name and status."""
+
+    id: str
+    name: str
+    status: ClusterStatus = ClusterStatus.NORMAL
+
+
+def _encoded_config_values(values: Any) -> Any:
+    """A copy of a ConfigValues structure with every input value percent-encoded, as CDM reads back."""
+    out = copy.deepcopy(values)
+    for config in out.get("configs", []):
+        for item in config.get("inputs", []):
+            item["value"] = quote(item["value"], safe="")
+    return out
+
+
+@dataclass
+class Job:
+    """A stored job definition with its metadata and run history (oldest first)."""
+
+    id: int
+    definition: JsonDict
+    creation_user: str
+    created_at: float
+    update_user: str
+    updated_at: float
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return str(self.definition["name"])
+
+    @property
+    def job_type(self) -> str:
+        return str(self.definition["job_type"])
+
+    def active_run(self, now: float) -> Run | None:
+        last = self.runs[-1] if self.runs else None
+        return last if last is not None and last.is_active(now) else None
+
+    def status(self, now: float) -> JobStatus:
+        return self.runs[-1].status(now) if self.runs else JobStatus.NEW
+
+    def render(self, now: float) -> JsonDict:
+        """The Job object as read back: the definition (values percent-encoded) plus CDM's metadata."""
+        out = copy.deepcopy(self.definition)
+        for name in CONFIG_VALUE_FIELDS:
+            out[name] = _encoded_config_values(out[name])
+        out.update(
+            {
+                "status": self.status(now).value,
+                "id": self.id,
+                "enabled": True,
+                "creation-user": self.creation_user,
+                "creation-date": epoch_millis(self.created_at),
+                "update-user": self.update_user,
+                "update-date": epoch_millis(self.updated_at),
+            }
+        )
+        return out
+
+
+@dataclass
+class Cluster:
+    spec: ClusterSpec
+    created_at: float
+    jobs: dict[str, Job] = field(default_factory=dict)
+
+    def render(self) -> JsonDict:
+        created = datetime.fromtimestamp(self.created_at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        return {
+            "id": self.spec.id,
+            "name": self.spec.name,
+            "status": self.spec.status.value,
+            "statusDetail": _CLUSTER_DETAILS[self.spec.status],
+            "isFrozen": "1" if self.spec.status is ClusterStatus.FROZEN else "0",
+            "created": created,
+            "updated": created,
+            "actions": [],
+            "version": "2.10.0",
+            "datastore": {"type": "cdm", "version": "2.10.0"},
+            "flavor": {"id": "emulator-flavor", "name": "cdm.medium"},
+            "publicEndpoint": "",
+            "instances": [],
+        }
+
+
+def _validation(problems: Sequence[str]) -> list[JsonDict]:
+    return [{"message": problem, "status": "ERROR"} for problem in problems]
+
+
+def _check_page(page_no: int, page_size: int) -> None:
+    low, high = LIST_PAGE_SIZE_RANGE
+    if page_no < 1:
+        raise ApiError(errors.APIG_REQUEST_ERROR, detail="page_no must be at least 1")
+    if not low <= page_size <= high:
+        raise ApiError(errors.APIG_REQUEST_ERROR, detail=f"page_size must be between {low} and {high}")
+
+
+class CdmBackend:
+    """All clusters, jobs, runs and scripts of one emulator; every public method is atomic."""
+
+    def __init__(
+        self,
+        clusters: Sequence[ClusterSpec],
+        *,
+        clock: Callable[[], float] = time.time,
+        job_duration_s: float = 2.0,
+        links: Mapping[str, str] | None = None,
+        strict_links: bool = False,
+        seed: int | None = None,
+    ) -> None:
+        if not clusters:
+            raise ValueError("the emulator needs at least one cluster")
+        self._specs = tuple(clusters)
+        self._clock = clock
+        self._default_script = Script(duration_s=job_duration_s)
+        self._links = dict(links or {})
+        self._strict_links = strict_links
+        self._seed = seed
+        self._lock = threading.Lock()
+        self._init_state()
+
+    def _init_state(self) -> None:
+        now = self._clock()
+        self._clusters = {spec.id: Cluster(spec, now) for spec in self._specs}
+        self._scripts: dict[str, Script] = {}
+        self._next_submission_id = 1
+        self._next_job_id = 1
+        self._rng = random.Random(self._seed)
+        self._starts: Counter[str] = Counter()
+        self._creates: Counter[str] = Counter()
+
+    def reset(self) -> None:
+        """Back to the configured clusters with no jobs, runs or scripts."""
+        with self._lock:
+            self._init_state()
+
+    # -- clusters -----------------------------------------------------------------------------------
+
+    def list_clusters(self) -> JsonDict:
+        with self._lock:
+            return {"clusters": [cluster.render() for cluster in self._clusters.values()]}
+
+    def show_cluster(self, cluster_id: str) -> JsonDict:
+        with self._lock:
+            return self._cluster(cluster_id).render()
+
+    # -- jobs ---------------------------------------------------------------------------------------
+
+    def create_job(self, cluster_id: str, job: object, user: str) -> JsonDict:
+        """Create a job; an invalid definition answers ``validation-result`` errors and creates nothing."""
+        with self._lock:
+            cluster = self._cluster(cluster_id)
+            problems = self.problems(job)
+            name = job.get("name") if isinstance(job, dict) else None
+            if problems or not isinstance(job, dict):
+                return {"name": name, "validation-result": _validation(problems)}
+            if job["name"] in cluster.jobs:
+                raise ApiError(errors.CDM_JOB_NAME_EXISTS, job=job["name"])
+            self._add_job(cluster, job, user, self._clock())
+            return {"name": name, "validation-result": []}
+
+    def create_and_start(self, cluster_ids: Sequence[str], job: object, user: str) -> JsonDict:
+        """Create a job in a random running cluster among the candidates and start it."""
+        with self._lock:
+            now = self._clock()
+            candidates = [self._cluster(cluster_id) for cluster_id in cluster_ids]
+            problems = self.problems(job)
+            name = job.get("name") if isinstance(job, dict) else None
+            if problems or not isinstance(job, dict):
+                return {"name": name, "validation-result": _validation(problems)}
+            running = [cluster for cluster in candidates if cluster.spec.status.can_run_jobs]
+            if not running:
+                raise ApiError(errors.CDM_NO_RESOURCE, resource=f"running cluster among {list(cluster_ids)}")
+            if any(job["name"] in cluster.jobs for cluster in running):
+                raise ApiError(errors.CDM_JOB_NAME_EXISTS, job=job["name"])
+            created = self._add_job(self._rng.choice(running), job, user, now)
+            return {"submissions": [self._start(created, {}, user, now).submission(now)]}
+
+    def start_job(self, cluster_id: str, job_name: str, variables: Mapping[str, str], user: str) -> JsonDict:
+        with self._lock:
+            now = self._clock()
+            cluster = self._cluster(cluster_id)
+            job = self._job(cluster, job_name)
+            if not cluster.spec.status.can_run_jobs:
+                reason = f"cluster {cluster.spec.id} is not running (status {cluster.spec.status.value})"
+                raise ApiError(errors.CDM_CANNOT_SUBMIT, job=job_name, reason=reason)
+            if job.active_run(now) is not None:
+                raise ApiError(errors.CDM_JOB_RUNNING, job=job_name)
+            return {"submissions": [self._start(job, variables, user, now).submission(now)]}
+
+    def stop_job(self, cluster_id: str, job_name: str) -> JsonDict:
+        """End the active run early: it then reads FAILED, stopped by the user."""
+        with self._lock:
+            now = self._clock()
+            run = self._job(self._cluster(cluster_id), job_name).active_run(now)
+            if run is None:
+                raise ApiError(errors.CDM_JOB_NOT_RUNNING, job=job_name)
+            run.stopped_at = now
+            return {"validation-result": []}
+
+    def job_status(self, cluster_id: str, job_name: str) -> JsonDict:
+        """The latest run, or an empty list for a job that was never started."""
+        with self._lock:
+            now = self._clock()
+            job = self._job(self._cluster(cluster_id), job_name)
+            return {"submissions": [job.runs[-1].submission(now)] if job.runs else []}
+
+    def show_job(self, cluster_id: str, job_name: str) -> JsonDict:
+        with self._lock:
+            job = self._job(self._cluster(cluster_id), job_name)
+            return {"total": 1, "jobs": [job.render(self._clock())], "page_no": 1, "page_size": DEFAULT_PAGE_SIZE}
+
+    def list_jobs(
+        self,
+        cluster_id: str,
+        *,
+        name_filter: str = "",
+        page_no: int = 1,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        job_type: str = DEFAULT_JOB_TYPE,
+    ) -> JsonDict:
+        _check_page(page_no, page_size)
+        if job_type not in JOB_TYPES:
+            raise ApiError(errors.APIG_REQUEST_ERROR, detail=f"jobType must be one of {sorted(JOB_TYPES)}")
+        with self._lock:
+            now = self._clock()
+            cluster = self._cluster(cluster_id)
+            matches = [j for j in cluster.jobs.values() if j.job_type == job_type and name_filter in j.name]
+            page = matches[(page_no - 1) * page_size : page_no * page_size]
+            jobs = [job.render(now) for job in page]
+            return {"total": len(matches), "jobs": jobs, "page_no": page_no, "page_size": page_size}
+
+    def update_job(self, cluster_id: str, job_name: str, job: object, user: str) -> JsonDict:
+        """Replace a job's definition; its name cannot change (a missing name means the path's)."""
+        with self._lock:
+            now = self._clock()
+            existing = self._cluster(cluster_id).jobs.get(job_name)
+            if existing is None:
+                raise ApiError(errors.CDM_UPDATE_MISSING_JOB, job=job_name)
+            if existing.active_run(now) is not None:
+                raise ApiError(errors.CDM_JOB_IN_USE, job=job_name)
+            if isinstance(job, dict):
+                job = {"name": job_name, **job}
+            problems = self.problems(job)
+            if not problems and isinstance(job, dict) and job["name"] != job_name:
+                problems = [f"name {job['name']!r} differs from {job_name!r}: a job cannot be renamed"]
+            if problems or not isinstance(job, dict):
+                return {"validation-result": _validation(problems)}
+            existing.definition = copy.deepcopy(job)
+            existing.update_user, existing.updated_at = user, now
+            return {"validation-result": []}
+
+    def delete_job(self, cluster_id: str, job_name: str) -> None:
+        with self._lock:
+            cluster = self._cluster(cluster_id)
+            if self._job(cluster, job_name).active_run(self._clock()) is not None:
+                raise ApiError(errors.CDM_JOB_IN_USE, job=job_name)
+            del cluster.jobs[job_name]
+
+    def list_submissions(
+        self, cluster_id: str, job_name: str, *, page_no: int = 1, page_size: int = DEFAULT_PAGE_SIZE
+    ) -> JsonDict:
+        """Run history, newest first, with dates as strings (as CDM's examples send them)."""
+        _check_page(page_no, page_size)
+        with self._lock:
+            now = self._clock()
+            runs = list(reversed(self._job(self._cluster(cluster_id), job_name).runs))
+            page = runs[(page_no - 1) * page_size : page_no * page_size]
+            return {
+                "submissions": [run.submission(now, dates_as_text=True) for run in page],
+                "total": len(runs),
+                "page_no": page_no,
+                "page_size": page_size,
+            }
+
+    # -- scripts, counters and the admin view --------------------------------------------------------
+
+    @property
+    def default_duration_s(self) -> float:
+        return self._default_script.duration_s
+
+    def set_script(self, job_name: str, script: Script) -> None:
+        """Script the job's next runs (the job need not exist yet)."""
+        with self._lock:
+            self._scripts[job_name] = script
+
+    def counts(self) -> JsonDict:
+        with self._lock:
+            return {"starts": dict(self._starts), "creates": dict(self._creates)}
+
+    def snapshot(self) -> JsonDict:
+        with self._lock:
+            now = self._clock()
+            return {
+                "clusters": [
+                    {
+                        "id": cluster.spec.id,
+                        "name": cluster.spec.name,
+                        "status": cluster.spec.status.value,
+                        "jobs": [
+                            {
+                                "name": job.name,
+                                "job_type": job.job_type,
+                                "status": job.status(now).value,
+                                "active": job.active_run(now) is not None,
+                                "runs": [run.snapshot(now) for run in job.runs],
+                            }
+                            for job in cluster.jobs.values()
+                        ],
+                    }
+                    for cluster in self._clusters.values()
+                ],
+                "scripts": {name: script.to_json() for name, script in self._scripts.items()},
+            }
+
+    def problems(self, job: object) -> list[str]:
+        """Why CDM would refuse this definition: the documented shape, an addressable name, the links."""
+        if not isinstance(job, dict):
+            return ["the job must be a JSON object"]
+        problems = definition_problems(job)
+        name = job.get("name")
+        if isinstance(name, str) and name:
+            if name == LIST_ALL_JOBS:
+                problems.append(f"name {name!r} is reserved: the API lists all jobs under it")
+            try:
+                escape_path_segment("name", name)
+            except PathParameterError as err:
+                problems.append(str(err))
+        for side in ("from", "to"):
+            link, connector = job.get(f"{side}-link-name"), job.get(f"{side}-connector-name")
+            if not isinstance(link, str) or not link:
+                continue
+            declared = self._links.get(link)
+            if declared is None and self._strict_links:
+                problems.append(f"{side}-link-name {link!r}: link does not exist")
+            elif declared is not None and connector != declared:
+                problems.append(f"{side}-link-name {link!r} is a {declared} link, not {connector!r}")
+        return problems
+
+    # -- helpers (lock held) -------------------------------------------------------------------------
+
+    def _cluster(self, cluster_id: str) -> Cluster:
+        cluster = self._clusters.get(cluster_id)
+        if cluster is None:
+            raise ApiError(errors.CDM_NO_RESOURCE, resource=f"cluster {cluster_id}")
+        return cluster
+
+    @staticmethod
+    def _job(cluster: Cluster, job_name: str) -> Job:
+        job = cluster.jobs.get(job_name)
+        if job is None:
+            raise ApiError(errors.CDM_JOB_NOT_EXIST_2, job=job_name)
+        return job
+
+    def _add_job(self, cluster: Cluster, definition: JsonDict, user: str, now: float) -> Job:
+        job = Job(self._next_job_id, copy.deepcopy(definition), user, now, user, now)
+        self._next_job_id += 1
+        cluster.jobs[job.name] = job
+        self._creates[job.name] += 1
+        return job
+
+    def _start(self, job: Job, variables: Mapping[str, str], user: str, now: float) -> Run:
+        run = Run(self._next_submission_id, job.name, user, now, self._take_script(job.name), dict(variables))
+        self._next_submission_id += 1
+        job.runs.append(run)
+        self._starts[job.name] += 1
+        return run
+
+    def _take_script(self, job_name: str) -> Script:
+        script = self._scripts.get(job_name)
+        if script is None:
+            return self._default_script
+        if script.count is not None:
+            if script.count == 1:
+                del self._scripts[job_name]
+            else:
+                self._scripts[job_name] = dataclasses.replace(script, count=script.count - 1)
+        return script
