@@ -195,7 +195,8 @@ def test_static_token_auth_and_revoked_token(emulator: EmulatorProcess, monkeypa
     assert token not in str(error.value)
 
 
-def test_transient_faults_are_survived_without_duplicates(hook: CdmHook, emulator: EmulatorProcess) -> None:
+def test_transient_faults_are_survived_without_duplicates(emulator: EmulatorProcess) -> None:
+    hook = CdmHook(retry_policy={"initial_backoff_s": 0.05, "max_backoff_s": 0.5})
     emulator.set_faults(error_rate=0.3, error_statuses=[500, 502, 503], reset_rate=0.2, seed=7)
     hook.create_job(job_definition("flaky"))
     hook.start_job("flaky")

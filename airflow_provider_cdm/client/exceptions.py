@@ -1,0 +1,179 @@
+"""The client's errors: one family for what CDM (or the way to it) answered, one for bad settings or input.
+
+Callers tell errors apart by class or by ``kind`` (from :mod:`airflow_provider_cdm.api.errors`), never by
+matching message text. Messages never contain a secret.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow.providers.common.compat.sdk import AirflowException
+
+from airflow_provider_cdm.api.errors import ErrorKind, kind_of
+
+_CODE_KEYS = ("errCode", "code", "error_code")
+_MESSAGE_KEYS = ("externalMessage", "message", "error_msg")
+_EXCERPT_CHARS = 200
+
+
+class CdmConfigError(AirflowException, ValueError):
+    """A setting or an argument that cannot work, refused before any request is sent."""
+
+    def __init__(self, setting: str, problem: str, expected: str | None = None) -> None:
+        self.setting = setting
+        self.problem = problem
+        self.expected = expected
+        text = f"{setting}: {problem}"
+        super().__init__(f"{text}; expected {expected}" if expected else text)
+
+
+class CdmApiError(AirflowException):
+    """CDM, IAM or the API gateway refused a request, or no readable answer came back.
+
+    ``http_status`` is None when no HTTP answer arrived (connection error, timeout); ``code`` is None
+    when the answer carried no error code.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        method: str = "",
+        path: str = "",
+        code: str | None = None,
+        request_id: str | None = None,
+        kind: ErrorKind | None = None,
+        validation: Sequence[str] = (),
+    ) -> None:
+        self.message = message
+        self.http_status = http_status
+        self.method = method
+        self.path = path
+        self.code = code
+        self.request_id = request_id
+        self.kind = kind if kind is not None else kind_of(code, http_status)
+        self.validation = list(validation)
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        head = f"{self.code}: {self.message}" if self.code else self.message
+        context = [f"HTTP {self.http_status}"] if self.http_status is not None else []
+        if self.method or self.path:
+            context.append(f"{self.method} {self.path}".strip())
+        return f"{head} ({', '.join(context)})" if context else head
+
+
+class CdmJobNotFoundError(CdmApiError):
+    """The job does not exist (Cdm.0054, Cdm.0100, Cdm.0319)."""
+
+
+class CdmJobExistsError(CdmApiError):
+    """A job with that name exists already (Cdm.0104, Cdm.0318)."""
+
+
+class CdmJobRunningError(CdmApiError):
+    """The job has an active run, so the operation is refused (Cdm.0052, Cdm.0322)."""
+
+
+class CdmJobNotRunningError(CdmApiError):
+    """The job has no active run, e.g. a stop of an idle job (Cdm.0053)."""
+
+
+class CdmThrottledError(CdmApiError):
+    """Over the per-minute quota (HTTP 429, APIG.0308), still so after the retries."""
+
+
+class CdmAuthError(CdmApiError):
+    """Credentials refused: bad AK/SK or signature, bad or revoked token, wrong IAM password, no access."""
+
+
+class CdmValidationError(CdmApiError):
+    """CDM answered 200 but its ``validation-result`` has ERROR entries: nothing was created or changed."""
+
+
+_CLASS_BY_KIND: dict[ErrorKind, type[CdmApiError]] = {
+    ErrorKind.JOB_NOT_FOUND: CdmJobNotFoundError,
+    ErrorKind.JOB_EXISTS: CdmJobExistsError,
+    ErrorKind.JOB_RUNNING: CdmJobRunningError,
+    ErrorKind.JOB_NOT_RUNNING: CdmJobNotRunningError,
+    ErrorKind.THROTTLED: CdmThrottledError,
+    ErrorKind.AUTH: CdmAuthError,
+}
+
+
+def api_error(
+    message: str,
+    *,
+    http_status: int | None = None,
+    method: str = "",
+    path: str = "",
+    code: str | None = None,
+    request_id: str | None = None,
+    kind: ErrorKind | None = None,
+    validation: Sequence[str] = (),
+) -> CdmApiError:
+    """The error of the subclass that matches its kind (given, or derived from code and status)."""
+    resolved = kind if kind is not None else kind_of(code, http_status)
+    return _CLASS_BY_KIND.get(resolved, CdmApiError)(
+        message,
+        http_status=http_status,
+        method=method,
+        path=path,
+        code=code,
+        request_id=request_id,
+        kind=resolved,
+        validation=validation,
+    )
+
+
+def error_from_response(
+    http_status: int, headers: Mapping[str, str], body: bytes, *, method: str, path: str
+) -> CdmApiError:
+    """Read an error answer in any of the three body shapes (CDM, gateway, IAM) or a non-JSON body.
+
+    ``headers`` must have lower-case names.
+    """
+    document = _json_object(body)
+    fields: Mapping[str, Any] = document
+    if isinstance(document.get("error"), Mapping):  # IAM (Keystone style): {"error": {"code", "message"}}
+        fields = document["error"]
+    code = _first_text(fields, _CODE_KEYS)
+    message = _first_text(fields, _MESSAGE_KEYS) or _excerpt(body) or f"HTTP {http_status} with an empty body"
+    validation = [
+        str(entry.get("message", "")) for entry in document.get("validation-result") or () if isinstance(entry, Mapping)
+    ]
+    return api_error(
+        message,
+        http_status=http_status,
+        method=method,
+        path=path,
+        code=code,
+        request_id=_first_text(document, ("request_id",)) or headers.get("x-request-id"),
+        validation=validation,
+    )
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _first_text(fields: Mapping[str, Any], keys: Sequence[str]) -> str | None:
+    for key in keys:
+        value = fields.get(key)
+        # A numeric "code" (IAM's HTTP status echo) is no error code.
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def _excerpt(body: bytes) -> str:
+    text = " ".join(body.decode("utf-8", errors="replace").split())
+    return text if len(text) <= _EXCERPT_CHARS else text[: _EXCERPT_CHARS - 3] + "..."

@@ -1,0 +1,369 @@
+"""Typed results of CDM calls: frozen, built from the API's JSON, and back to plain JSON for XCom.
+
+``from_api`` is lenient about what CDM may add or leave out (unknown statuses become None, odd
+numbers None) but refuses an answer whose shape is not the documented one (:class:`ResponseShapeError`).
+Every object keeps the decoded JSON it came from as ``raw``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Generic, TypeVar
+from urllib.parse import unquote
+
+from airflow_provider_cdm.api.statuses import ClusterStatus, JobStatus
+
+T = TypeVar("T")
+
+# The fields a job definition consists of; anything else on a job read back was added by the server.
+DEFINITION_KEYS = (
+    "name",
+    "job_type",
+    "from-connector-name",
+    "from-link-name",
+    "from-config-values",
+    "to-connector-name",
+    "to-link-name",
+    "to-config-values",
+    "driver-config-values",
+)
+CONFIG_VALUES_KEYS = frozenset({"from-config-values", "to-config-values", "driver-config-values"})
+
+
+class ResponseShapeError(ValueError):
+    """A successful answer whose JSON is not shaped as documented."""
+
+
+def as_object(value: object, what: str) -> Mapping[str, Any]:
+    """``value`` as a JSON object, or ResponseShapeError naming ``what``."""
+    if not isinstance(value, Mapping):
+        raise ResponseShapeError(f"{what} is not a JSON object")
+    return value
+
+
+def as_list(value: object, what: str) -> list[Any]:
+    """``value`` as a JSON array (a missing one is empty), or ResponseShapeError naming ``what``."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ResponseShapeError(f"{what} is not a JSON array")
+    return value
+
+
+def to_api_string(value: object) -> str:
+    """A scalar as CDM spells it in configs and variables: booleans ``true``/``false``, numbers as text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not a string, number or boolean")
+
+
+def epoch_ms_to_datetime(value: object) -> datetime | None:
+    """An epoch-milliseconds date (number or numeric string) as an aware UTC datetime; None if unusable."""
+    number = _number(value)
+    if number is None:
+        return None
+    try:
+        return datetime.fromtimestamp(number / 1000, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _int(value: object) -> int | None:
+    number = _number(value)
+    return int(number) if number is not None and number.is_integer() else None
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _flatten_counters(value: object) -> dict[str, int]:
+    """``{"<group>": {"ROWS_READ": 10, ...}}`` as ``{"ROWS_READ": 10, ...}``."""
+    counters: dict[str, int] = {}
+    if not isinstance(value, Mapping):
+        return counters
+    for name, group in value.items():
+        members = group.items() if isinstance(group, Mapping) else [(name, group)]
+        for counter, amount in members:
+            number = _int(amount)
+            if number is not None:
+                counters[str(counter)] = number
+    return counters
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One run of a job, as the start, status and run-history calls report it."""
+
+    job_name: str
+    submission_id: int | None
+    status: JobStatus | None
+    status_text: str | None  # as CDM sent it, also when ``status`` is None (a value this code does not know)
+    progress: float | None
+    creation_date: datetime | None
+    execute_date: datetime | None
+    last_update_date: datetime | None
+    creation_user: str | None
+    last_update_user: str | None
+    rows_written: int | None
+    rows_updated: int | None
+    rows_deleted: int | None
+    counters: Mapping[str, int]
+    error_summary: str | None
+    error_details: str | None
+    external_id: str | None
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: object) -> Submission:
+        item = as_object(data, "submission")
+        return cls(
+            job_name=str(item.get("job-name") or ""),
+            submission_id=_int(item.get("submission-id")),
+            status=JobStatus.parse(item.get("status")),
+            status_text=_text(item.get("status")),
+            progress=_number(item.get("progress")),
+            creation_date=epoch_ms_to_datetime(item.get("creation-date")),
+            execute_date=epoch_ms_to_datetime(item.get("execute-date")),
+            last_update_date=epoch_ms_to_datetime(item.get("last-update-date")),
+            creation_user=_text(item.get("creation-user")),
+            last_update_user=_text(item.get("last-udpate-user", item.get("last-update-user"))),
+            rows_written=_int(item.get("write_rows")),
+            rows_updated=_int(item.get("update_rows")),
+            rows_deleted=_int(item.get("delete_rows")),
+            counters=_flatten_counters(item.get("counters")),
+            error_summary=_text(item.get("error-summary")),
+            error_details=_text(item.get("error-details")),
+            external_id=_text(item.get("external-id")),
+            raw=dict(item),
+        )
+
+    @property
+    def is_active(self) -> bool:
+        return self.status is not None and self.status.is_active
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status is not None and self.status.is_terminal
+
+    @property
+    def is_success(self) -> bool:
+        return self.status is not None and self.status.is_success
+
+    @property
+    def is_failure(self) -> bool:
+        return self.status is not None and self.status.is_failure
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "job_name": self.job_name,
+            "submission_id": self.submission_id,
+            "status": self.status.value if self.status else self.status_text,
+            "progress": self.progress,
+            "creation_date": _iso(self.creation_date),
+            "execute_date": _iso(self.execute_date),
+            "last_update_date": _iso(self.last_update_date),
+            "creation_user": self.creation_user,
+            "last_update_user": self.last_update_user,
+            "rows_written": self.rows_written,
+            "rows_updated": self.rows_updated,
+            "rows_deleted": self.rows_deleted,
+            "counters": dict(self.counters),
+            "error_summary": self.error_summary,
+            "error_details": self.error_details,
+            "external_id": self.external_id,
+        }
+
+
+def _decode_config_values(values: object) -> object:
+    """Config values with every input value percent-decoded (CDM encodes some values it sends back)."""
+    if not isinstance(values, Mapping):
+        return values
+    configs = []
+    for config in as_list(values.get("configs"), "configs"):
+        if isinstance(config, Mapping):
+            inputs = [
+                {**item, "value": unquote(item["value"])} if isinstance(item.get("value"), str) else dict(item)
+                for item in as_list(config.get("inputs"), "inputs")
+                if isinstance(item, Mapping)
+            ]
+            config = {**config, "inputs": inputs}
+        configs.append(config)
+    return {**values, "configs": configs}
+
+
+def _input_values(values: object) -> dict[tuple[str, str], str]:
+    """``{(config name, input name): value}`` of a config-values object."""
+    found: dict[tuple[str, str], str] = {}
+    if not isinstance(values, Mapping):
+        return found
+    for config in values.get("configs") or ():
+        if not isinstance(config, Mapping):
+            continue
+        for item in config.get("inputs") or ():
+            if isinstance(item, Mapping) and "value" in item:
+                found[(str(config.get("name")), str(item.get("name")))] = _comparable(item["value"])
+    return found
+
+
+def _comparable(value: object) -> str:
+    try:
+        return to_api_string(value)
+    except TypeError:
+        return str(value)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as CDM reports it (show job, list jobs)."""
+
+    name: str
+    job_type: str | None
+    status: JobStatus | None
+    from_connector: str | None
+    from_link: str | None
+    to_connector: str | None
+    to_link: str | None
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: object) -> Job:
+        item = as_object(data, "job")
+        return cls(
+            name=str(item.get("name") or ""),
+            job_type=_text(item.get("job_type")),
+            status=JobStatus.parse(item.get("status")),
+            from_connector=_text(item.get("from-connector-name")),
+            from_link=_text(item.get("from-link-name")),
+            to_connector=_text(item.get("to-connector-name")),
+            to_link=_text(item.get("to-link-name")),
+            raw=dict(item),
+        )
+
+    def definition(self) -> dict[str, Any]:
+        """The job as create and update expect it: server-added fields left out, config values decoded."""
+        return {
+            key: _decode_config_values(self.raw[key]) if key in CONFIG_VALUES_KEYS else self.raw[key]
+            for key in DEFINITION_KEYS
+            if key in self.raw
+        }
+
+    def matches(self, definition: Mapping[str, Any]) -> bool:
+        """Whether this job holds every value ``definition`` (a job as sent to create) sets.
+
+        Inputs CDM filled in on its own (defaults) do not count; an input sent empty equals one absent.
+        """
+        mine = self.definition()
+        for key in DEFINITION_KEYS:
+            if key not in definition:
+                continue
+            if key in CONFIG_VALUES_KEYS:
+                theirs = _input_values(mine.get(key))
+                if any(theirs.get(name, "") != value for name, value in _input_values(definition[key]).items()):
+                    return False
+            elif _comparable(definition[key]) != _comparable(mine.get(key, "")):
+                return False
+        return True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "job_type": self.job_type,
+            "status": self.status.value if self.status else _text(self.raw.get("status")),
+            "from_connector": self.from_connector,
+            "from_link": self.from_link,
+            "to_connector": self.to_connector,
+            "to_link": self.to_link,
+            "definition": self.definition(),
+        }
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A CDM cluster."""
+
+    id: str
+    name: str
+    status: ClusterStatus | None
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: object) -> Cluster:
+        item = as_object(data, "cluster")
+        return cls(
+            id=str(item.get("id") or ""),
+            name=str(item.get("name") or ""),
+            status=ClusterStatus.parse(item.get("status")),
+            raw=dict(item),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status.value if self.status else _text(self.raw.get("status")),
+        }
+
+
+@dataclass(frozen=True)
+class ValidationMessage:
+    """One entry of a ``validation-result`` list."""
+
+    message: str
+    status: str
+
+    @classmethod
+    def from_api(cls, data: object) -> ValidationMessage:
+        item = as_object(data, "validation-result entry")
+        return cls(message=str(item.get("message") or ""), status=str(item.get("status") or "").upper())
+
+    @classmethod
+    def list_from(cls, document: Mapping[str, Any]) -> list[ValidationMessage]:
+        return [cls.from_api(entry) for entry in as_list(document.get("validation-result"), "validation-result")]
+
+    @property
+    def is_error(self) -> bool:
+        return self.status == "ERROR"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"message": self.message, "status": self.status}
+
+
+@dataclass(frozen=True)
+class CreateJobResult:
+    """A job created (or found already created by an earlier attempt of the same call)."""
+
+    name: str
+    warnings: tuple[ValidationMessage, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "warnings": [message.to_json() for message in self.warnings]}
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a listing."""
+
+    items: tuple[T, ...]
+    total: int | None

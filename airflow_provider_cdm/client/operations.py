@@ -1,0 +1,338 @@
+"""One request spec per CDM operation, free of any HTTP library.
+
+Each function checks its input (refusing it with :class:`CdmConfigError` before any request) and
+returns a :class:`CdmCall`: the endpoint, path parameters, query, JSON body, extra headers, a parser
+from the decoded JSON answer to a typed result and, for calls that are not safe to repeat, a
+reconciler (:mod:`airflow_provider_cdm.client.reconcile`). The sync transport (requests) and the async
+one (httpx) send the same specs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote, urlencode
+
+from airflow_provider_cdm.api import endpoints
+from airflow_provider_cdm.api.endpoints import Endpoint, PathParameterError, escape_path_segment
+from airflow_provider_cdm.client.exceptions import CdmConfigError
+from airflow_provider_cdm.client.models import (
+    Cluster,
+    CreateJobResult,
+    Job,
+    Page,
+    ResponseShapeError,
+    Submission,
+    ValidationMessage,
+    as_list,
+    as_object,
+    to_api_string,
+)
+from airflow_provider_cdm.client.reconcile import (
+    ClusterProbe,
+    CreateAndStartOutcome,
+    CreateAndStartReconciler,
+    CreateReconciler,
+    Reconciler,
+    StartReconciler,
+)
+
+T = TypeVar("T")
+
+JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
+LANGUAGE = "en-us"
+JOB_TYPES = ("NORMAL_JOB", "BATCH_JOB", "SCENARIO_JOB")
+
+
+class ValidationRejected(Exception):
+    """A 200 answer whose ``validation-result`` has ERROR entries; the transport makes it an API error."""
+
+    def __init__(self, messages: Sequence[ValidationMessage]) -> None:
+        self.messages = list(messages)
+        super().__init__("; ".join(message.message for message in self.messages if message.is_error))
+
+
+@dataclass(frozen=True)
+class CdmCall(Generic[T]):
+    """Everything needed to send one request and read its answer.
+
+    ``reconciler`` makes a fresh reconciler per send (it keeps state across the attempts of one send).
+    """
+
+    endpoint: Endpoint
+    parse: Callable[[Any], T]
+    path_params: Mapping[str, str] = field(default_factory=dict)
+    query: tuple[tuple[str, str], ...] = ()
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    reconciler: Callable[[], Reconciler[T]] | None = None
+
+    @property
+    def method(self) -> str:
+        return self.endpoint.method
+
+    def path(self, project_id: str) -> str:
+        """The escaped request path."""
+        return self.endpoint.path(project_id, **self.path_params)
+
+    def target(self, project_id: str) -> str:
+        """Path and query string, exactly as sent and signed."""
+        query = urlencode(self.query, quote_via=quote, safe="")
+        return self.path(project_id) + (f"?{query}" if query else "")
+
+    def body_bytes(self) -> bytes:
+        if self.body is None:
+            return b""
+        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def check_job_name(name: object, setting: str = "job_name") -> str:
+    """A job name that can go into a path: 1-240 characters, no ``/`` or ``\\``, not ``.`` or ``..``."""
+    if not isinstance(name, str):
+        raise CdmConfigError(setting, f"got a {type(name).__name__}", "a string")
+    if len(name) > endpoints.MAX_JOB_NAME_LENGTH:
+        raise CdmConfigError(setting, f"is {len(name)} characters long", f"at most {endpoints.MAX_JOB_NAME_LENGTH}")
+    _segment(setting, name)
+    return name
+
+
+def check_variables(variables: Mapping[str, Any] | None) -> dict[str, str]:
+    """Start variables as CDM wants them: every value a string (numbers as text, booleans true/false)."""
+    if variables is None:
+        return {}
+    if not isinstance(variables, Mapping):
+        raise CdmConfigError("variables", f"got a {type(variables).__name__}", "a mapping of names to values")
+    checked: dict[str, str] = {}
+    for key, value in variables.items():
+        if not isinstance(key, str) or not key:
+            raise CdmConfigError("variables", f"key {key!r} is not a non-empty string", "string keys")
+        try:
+            checked[key] = to_api_string(value)
+        except TypeError as err:
+            raise CdmConfigError(f"variables[{key!r}]", str(err), "a string, number or boolean") from None
+    return checked
+
+
+def check_job(job: Mapping[str, Any]) -> dict[str, Any]:
+    """One job definition, given as the job itself or as the ``{"jobs": [job]}`` body."""
+    if not isinstance(job, Mapping):
+        raise CdmConfigError("job", f"got a {type(job).__name__}", "a job definition (a mapping)")
+    if "jobs" in job:
+        jobs = job["jobs"]
+        if not isinstance(jobs, Sequence) or isinstance(jobs, str) or len(jobs) != 1:
+            raise CdmConfigError("job", "the 'jobs' list must hold exactly one job", "one job per call")
+        return check_job(jobs[0])
+    check_job_name(job.get("name"), "job.name")
+    return dict(job)
+
+
+def _segment(setting: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise CdmConfigError(setting, f"got a {type(value).__name__}", "a string")
+    try:
+        escape_path_segment(setting, value)
+    except PathParameterError as err:
+        raise CdmConfigError(setting, str(err), "a non-empty name without '/'") from None
+    return value
+
+
+def _cluster(cluster_id: object) -> dict[str, str]:
+    return {"cluster_id": _segment("cluster_id", cluster_id)}
+
+
+def _job_path(cluster_id: object, job_name: object) -> dict[str, str]:
+    return {**_cluster(cluster_id), "job_name": check_job_name(job_name)}
+
+
+def _validated(document: Mapping[str, Any]) -> list[ValidationMessage]:
+    """The ``validation-result`` entries; raises ValidationRejected when any is an ERROR."""
+    messages = ValidationMessage.list_from(document)
+    if any(message.is_error for message in messages):
+        raise ValidationRejected(messages)
+    return messages
+
+
+def _latest(items: Sequence[Submission]) -> Submission:
+    """The newest run (highest submission id; the first listed when ids are missing)."""
+    return max(items, key=lambda item: item.submission_id if item.submission_id is not None else -1)
+
+
+def _submissions(document: object) -> list[Submission]:
+    return [
+        Submission.from_api(item) for item in as_list(as_object(document, "answer").get("submissions"), "submissions")
+    ]
+
+
+def _total(document: Mapping[str, Any]) -> int | None:
+    total = document.get("total")
+    if isinstance(total, str) and total.strip().isdigit():
+        return int(total)
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
+
+
+# --- clusters -------------------------------------------------------------------------------------
+
+
+def list_clusters() -> CdmCall[list[Cluster]]:
+    def parse(document: object) -> list[Cluster]:
+        return [Cluster.from_api(item) for item in as_list(as_object(document, "answer").get("clusters"), "clusters")]
+
+    return CdmCall(endpoints.LIST_CLUSTERS, parse)
+
+
+def show_cluster(cluster_id: str) -> CdmCall[Cluster]:
+    return CdmCall(endpoints.SHOW_CLUSTER, Cluster.from_api, _cluster(cluster_id))
+
+
+# --- jobs -----------------------------------------------------------------------------------------
+
+
+def create_job(cluster_id: str, job: Mapping[str, Any]) -> CdmCall[CreateJobResult]:
+    """Create one job in a cluster; ERROR entries in the answer's validation result raise."""
+    definition = check_job(job)
+    name = definition["name"]
+
+    def parse(document: object) -> CreateJobResult:
+        answer = as_object(document, "answer")
+        messages = _validated(answer)
+        return CreateJobResult(name=str(answer.get("name") or name), warnings=tuple(messages))
+
+    return CdmCall(
+        endpoints.CREATE_JOB,
+        parse,
+        _cluster(cluster_id),
+        body={"jobs": [definition]},
+        reconciler=lambda: CreateReconciler(definition, show_job(cluster_id, name)),
+    )
+
+
+def create_and_start_job(job: Mapping[str, Any], clusters: Sequence[str]) -> CdmCall[CreateAndStartOutcome]:
+    """Create a job in one of ``clusters`` (CDM picks a running one) and start it.
+
+    The answer does not say which cluster took the job: the outcome names it only when there was a
+    single candidate (or reconciliation found it).
+    """
+    definition = check_job(job)
+    if isinstance(clusters, str) or not isinstance(clusters, Sequence) or not clusters:
+        raise CdmConfigError("clusters", f"got {clusters!r}", "a non-empty list of cluster ids")
+    candidates = [_segment("clusters", cluster) for cluster in clusters]
+    name = definition["name"]
+
+    def parse(document: object) -> CreateAndStartOutcome:
+        answer = as_object(document, "answer")
+        _validated(answer)
+        return (candidates[0] if len(candidates) == 1 else None, _submissions(answer))
+
+    return CdmCall(
+        endpoints.CREATE_AND_START_JOB,
+        parse,
+        body={"jobs": [definition], "clusters": candidates},
+        headers={endpoints.LANGUAGE_HEADER: LANGUAGE},
+        reconciler=lambda: CreateAndStartReconciler(
+            definition,
+            [ClusterProbe(cluster, show_job(cluster, name), job_status(cluster, name)) for cluster in candidates],
+        ),
+    )
+
+
+def start_job(cluster_id: str, job_name: str, variables: Mapping[str, Any] | None = None) -> CdmCall[Submission]:
+    path_params = _job_path(cluster_id, job_name)
+
+    def parse(document: object) -> Submission:
+        submissions = _submissions(document)
+        if not submissions:
+            raise ResponseShapeError("the start answer holds no submission")
+        return _latest(submissions)
+
+    return CdmCall(
+        endpoints.START_JOB,
+        parse,
+        path_params,
+        body={"variables": check_variables(variables)},
+        reconciler=lambda: StartReconciler(job_status(cluster_id, job_name)),
+    )
+
+
+def job_status(cluster_id: str, job_name: str) -> CdmCall[Submission | None]:
+    """The latest run, or None while no run is known (never to be read as success)."""
+
+    def parse(document: object) -> Submission | None:
+        submissions = _submissions(document)
+        return _latest(submissions) if submissions else None
+
+    return CdmCall(endpoints.JOB_STATUS, parse, _job_path(cluster_id, job_name))
+
+
+def stop_job(cluster_id: str, job_name: str) -> CdmCall[list[ValidationMessage]]:
+    """Stop the active run; the answer's entries (if any) say why it was not stopped."""
+
+    def parse(document: object) -> list[ValidationMessage]:
+        return ValidationMessage.list_from(as_object(document, "answer"))
+
+    return CdmCall(endpoints.STOP_JOB, parse, _job_path(cluster_id, job_name))
+
+
+def delete_job(cluster_id: str, job_name: str) -> CdmCall[None]:
+    def parse(document: object) -> None:
+        return None
+
+    return CdmCall(endpoints.DELETE_JOB, parse, _job_path(cluster_id, job_name))
+
+
+def show_job(cluster_id: str, job_name: str) -> CdmCall[Job]:
+    def parse(document: object) -> Job:
+        jobs = [Job.from_api(item) for item in as_list(as_object(document, "answer").get("jobs"), "jobs")]
+        for job in jobs:
+            if job.name == job_name:
+                return job
+        raise ResponseShapeError(f"the answer holds no job named {job_name!r}")
+
+    return CdmCall(endpoints.SHOW_JOB, parse, _job_path(cluster_id, job_name))
+
+
+def list_jobs(
+    cluster_id: str,
+    *,
+    page_no: int = 1,
+    page_size: int = 100,
+    name_filter: str | None = None,
+    job_type: str = "NORMAL_JOB",
+) -> CdmCall[Page[Job]]:
+    low, high = endpoints.LIST_PAGE_SIZE_RANGE
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not low <= page_size <= high:
+        raise CdmConfigError("page_size", f"got {page_size!r}", f"an integer from {low} to {high}")
+    if job_type not in JOB_TYPES:
+        raise CdmConfigError("job_type", f"got {job_type!r}", f"one of {', '.join(JOB_TYPES)}")
+    query = [("page_no", str(page_no)), ("page_size", str(page_size)), ("jobType", job_type)]
+    if name_filter:
+        query.append(("filter", name_filter))
+
+    def parse(document: object) -> Page[Job]:
+        answer = as_object(document, "answer")
+        return Page(tuple(Job.from_api(item) for item in as_list(answer.get("jobs"), "jobs")), _total(answer))
+
+    return CdmCall(endpoints.LIST_JOBS, parse, _cluster(cluster_id), query=tuple(query))
+
+
+def update_job(cluster_id: str, job: Mapping[str, Any]) -> CdmCall[list[ValidationMessage]]:
+    """Replace a job's definition; ERROR entries raise, the other entries (warnings) are returned."""
+    definition = check_job(job)
+
+    def parse(document: object) -> list[ValidationMessage]:
+        return _validated(as_object(document, "answer"))
+
+    return CdmCall(endpoints.UPDATE_JOB, parse, _job_path(cluster_id, definition["name"]), body={"jobs": [definition]})
+
+
+def list_submissions(
+    cluster_id: str, job_name: str, *, page_no: int = 1, page_size: int = 100
+) -> CdmCall[Page[Submission]]:
+    """One page of a job's run history."""
+    query = (("jname", check_job_name(job_name)), ("page_no", str(page_no)), ("page_size", str(page_size)))
+
+    def parse(document: object) -> Page[Submission]:
+        return Page(tuple(_submissions(document)), _total(as_object(document, "answer")))
+
+    return CdmCall(endpoints.LIST_SUBMISSIONS, parse, _cluster(cluster_id), query=query)

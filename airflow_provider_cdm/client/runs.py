@@ -1,0 +1,127 @@
+"""Which run a waiter watches, and what a status answer means for it: the one place that decides.
+
+The start operators, the sensor and the trigger all wait the same way. A status answer is judged
+against a :class:`RunRef` (the run a task started or attached to), so the previous run's SUCCEEDED is
+never taken for this run's result, and against the caller's success and failure sets.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_cdm.api.statuses import FAILURE_STATUSES, SUCCESS_STATUSES, JobStatus
+from airflow_provider_cdm.client.models import Submission
+
+# How far CDM's clock may be behind ours when a run has no submission id and is matched by its dates.
+CLOCK_SKEW_MS = 5 * 60 * 1000
+
+
+class Verdict(str, enum.Enum):
+    """What a status answer says about the watched run."""
+
+    WAITING = "waiting"  # not known yet, or still under way
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"  # a newer run is CDM's latest: ours ended; read it from the run history
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """The run a task waits for; JSON-only so it can travel in trigger kwargs and XCom."""
+
+    job_name: str
+    cluster_id: str
+    submission_id: int | None = None
+    # When CDM omits the submission id: the run is the latest one created at or after this instant.
+    not_before_ms: int | None = None
+
+    @classmethod
+    def of(cls, submission: Submission, cluster_id: str, *, sent_at_ms: int | None = None) -> RunRef:
+        created = submission.creation_date
+        not_before = int(created.timestamp() * 1000) if created else sent_at_ms
+        return cls(submission.job_name or "", cluster_id, submission.submission_id, not_before)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "job_name": self.job_name,
+            "cluster_id": self.cluster_id,
+            "submission_id": self.submission_id,
+            "not_before_ms": self.not_before_ms,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunRef:
+        return cls(str(data["job_name"]), str(data["cluster_id"]), data.get("submission_id"), data.get("not_before_ms"))
+
+    def relation(self, submission: Submission) -> int:
+        """-1 if ``submission`` is older than the watched run, 0 if it is the run, 1 if newer."""
+        if self.submission_id is not None and submission.submission_id is not None:
+            return (submission.submission_id > self.submission_id) - (submission.submission_id < self.submission_id)
+        if self.not_before_ms is None or submission.creation_date is None:
+            return 0
+        created_ms = int(submission.creation_date.timestamp() * 1000)
+        return 0 if created_ms >= self.not_before_ms - CLOCK_SKEW_MS else -1
+
+
+def status_set(statuses: Iterable[str | JobStatus] | None, default: frozenset[JobStatus], name: str) -> frozenset[JobStatus]:
+    """Statuses given by a user (names, any case) as a set; unknown names are refused, naming them."""
+    if statuses is None:
+        return default
+    if isinstance(statuses, str):
+        statuses = [statuses]
+    parsed = {JobStatus.parse(status): status for status in statuses}
+    unknown = [repr(raw) for status, raw in parsed.items() if status is None]
+    if unknown:
+        raise ValueError(f"{name} has unknown CDM status(es) {', '.join(unknown)}; expected any of {[s.value for s in JobStatus]}")
+    return frozenset(status for status in parsed if status is not None)
+
+
+@dataclass(frozen=True)
+class StatusRules:
+    """Which statuses end a wait, and how. Defaults: SUCCEEDED succeeds; FAILED, FAILURE_ON_SUBMIT and
+    UNKNOWN fail; NEVER_EXECUTED for a run that was started fails (CDM lost or refused the start)."""
+
+    success: frozenset[JobStatus] = SUCCESS_STATUSES
+    failure: frozenset[JobStatus] = FAILURE_STATUSES | {JobStatus.NEVER_EXECUTED}
+
+    def __post_init__(self) -> None:
+        both = self.success & self.failure
+        if both:
+            raise ValueError(f"statuses {sorted(s.value for s in both)} are both success and failure statuses")
+
+    @classmethod
+    def from_names(
+        cls, success: Iterable[str | JobStatus] | None = None, failure: Iterable[str | JobStatus] | None = None
+    ) -> StatusRules:
+        defaults = cls()
+        return cls(
+            status_set(success, defaults.success, "success_statuses"),
+            status_set(failure, defaults.failure, "failure_statuses"),
+        )
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {"success": sorted(s.value for s in self.success), "failure": sorted(s.value for s in self.failure)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StatusRules:
+        return cls.from_names(data.get("success"), data.get("failure"))
+
+    def judge(self, submission: Submission | None, run: RunRef | None = None) -> Verdict:
+        """The verdict on the latest status answer. An empty answer (None) is never success."""
+        if submission is None:
+            return Verdict.WAITING
+        if run is not None:
+            relation = run.relation(submission)
+            if relation < 0:
+                return Verdict.WAITING  # CDM still shows the run before ours
+            if relation > 0:
+                return Verdict.SUPERSEDED
+        status = submission.status
+        if status in self.success:
+            return Verdict.SUCCEEDED
+        if status in self.failure:
+            return Verdict.FAILED
+        return Verdict.WAITING

@@ -1,0 +1,300 @@
+"""CdmHook: Huawei Cloud CDM (Cloud Data Migration) jobs and clusters from Airflow.
+
+The hook reads the connection (lazily, on first use), masks its secrets, and sends typed request specs
+through one transport (one keep-alive HTTP session) per hook. Protocol details live in
+:mod:`airflow_provider_cdm.client`; importing this module stays cheap (no requests, no tenacity).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import cached_property
+from typing import Any, TypeVar
+
+from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+
+from airflow_provider_cdm.api.errors import ErrorKind
+from airflow_provider_cdm.client import operations as ops
+from airflow_provider_cdm.client.exceptions import CdmApiError, CdmAuthError, CdmConfigError
+from airflow_provider_cdm.client.models import Cluster, CreateJobResult, Job, Page, Submission, ValidationMessage
+from airflow_provider_cdm.client.retry import RetryPolicy
+from airflow_provider_cdm.client.settings import CdmSettings
+from airflow_provider_cdm.client.transport import SyncTransport
+
+T = TypeVar("T")
+
+
+class CdmHook(BaseHook):
+    """Talks to CDM with the credentials of an Airflow connection of type ``huaweicloud_cdm``.
+
+    Keyword arguments override the connection's values (credentials come from the connection only).
+    Every method that takes ``cluster_id`` falls back to the connection's ``cluster_id`` extra.
+    """
+
+    conn_name_attr = "cdm_conn_id"
+    default_conn_name = "cdm_default"
+    conn_type = "huaweicloud_cdm"
+    hook_name = "Huawei Cloud CDM"
+
+    def __init__(
+        self,
+        cdm_conn_id: str = default_conn_name,
+        *,
+        region: str | None = None,
+        project_id: str | None = None,
+        cluster_id: str | None = None,
+        endpoint: str | None = None,
+        auth_type: str | None = None,
+        domain: str | None = None,
+        iam_endpoint: str | None = None,
+        verify: bool | str | None = None,
+        timeout: float | tuple[float, float] | None = None,
+        proxies: Mapping[str, str] | None = None,
+        retry_policy: RetryPolicy | Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.cdm_conn_id = cdm_conn_id
+        self._overrides: dict[str, Any] = {
+            "region": region,
+            "project_id": project_id,
+            "cluster_id": cluster_id,
+            "endpoint": endpoint,
+            "auth_type": auth_type,
+            "domain": domain,
+            "iam_endpoint": iam_endpoint,
+            "verify": verify,
+            "timeout": timeout,
+            "proxies": proxies,
+            "retry_policy": retry_policy,
+        }
+
+    @cached_property
+    def settings(self) -> CdmSettings:
+        """The checked settings, read from the connection on first use."""
+        conn = self.get_connection(self.cdm_conn_id)
+        extra = conn.extra_dejson or {}
+        for secret in (conn.password, extra.get("token"), extra.get("security_token")):
+            if isinstance(secret, str) and secret:
+                mask_secret(secret)
+        return CdmSettings.from_connection(conn, **self._overrides)
+
+    @cached_property
+    def transport(self) -> SyncTransport:
+        return SyncTransport(self.settings, on_token=mask_secret)
+
+    def close(self) -> None:
+        """Close the HTTP session (a later call opens a new one)."""
+        if "transport" in self.__dict__:
+            self.transport.close()
+
+    def _cluster(self, cluster_id: str | None) -> str:
+        chosen = cluster_id or self.settings.cluster_id
+        if not chosen:
+            raise CdmConfigError(
+                "cluster_id",
+                f"not given, and connection {self.cdm_conn_id!r} has no cluster_id extra",
+                "a CDM cluster id",
+            )
+        return chosen
+
+    # --- jobs ---------------------------------------------------------------------------------------
+
+    def create_job(self, job: Mapping[str, Any], cluster_id: str | None = None) -> CreateJobResult:
+        """Create one job (the Job object, or the ``{"jobs": [job]}`` body).
+
+        Raises CdmValidationError when CDM's validation result has ERROR entries (nothing is created),
+        CdmJobExistsError when a job of that name exists (unless an earlier attempt of this very call
+        created it with this definition).
+        """
+        return self.transport.execute(ops.create_job(self._cluster(cluster_id), job))
+
+    def create_and_start_job(
+        self, job: Mapping[str, Any], clusters: Sequence[str] | None = None
+    ) -> tuple[str | None, list[Submission]]:
+        """Create a job in one of ``clusters`` (CDM picks a running one) and start it at once.
+
+        Returns the cluster that took the job and the runs CDM reported (possibly none, with the older
+        answer shape). CDM's answer does not name the cluster: with several candidates the hook looks
+        for the job in each (one show-job request per cluster tried); None if it is found nowhere.
+        """
+        definition = ops.check_job(job)
+        candidates = clusters or [self._cluster(None)]
+        cluster_id, runs = self.transport.execute(ops.create_and_start_job(definition, candidates))
+        return (cluster_id or self._locate(definition, candidates)), runs
+
+    def _locate(self, definition: Mapping[str, Any], clusters: Sequence[str]) -> str | None:
+        """The candidate cluster holding a job with this definition; None when none is found."""
+        for cluster_id in clusters:
+            try:
+                job = self.get_job(definition["name"], cluster_id)
+            except CdmApiError as err:
+                if err.kind not in (ErrorKind.JOB_NOT_FOUND, ErrorKind.NOT_FOUND):
+                    self.log.warning("Could not look for job %s in cluster %s: %s", definition["name"], cluster_id, err)
+                continue
+            if job.matches(definition):
+                return cluster_id
+        return None
+
+    def start_job(
+        self, job_name: str, cluster_id: str | None = None, variables: Mapping[str, Any] | None = None
+    ) -> Submission:
+        """Start a run; ``variables`` values may be strings, numbers or booleans.
+
+        Raises CdmJobRunningError when a run is active already (unless this very call started it).
+        """
+        return self.transport.execute(ops.start_job(self._cluster(cluster_id), job_name, variables))
+
+    def get_job_status(self, job_name: str, cluster_id: str | None = None) -> Submission | None:
+        """The latest run, or None when no run is known yet (None never means success)."""
+        return self.transport.execute(ops.job_status(self._cluster(cluster_id), job_name))
+
+    def stop_job(self, job_name: str, cluster_id: str | None = None) -> list[ValidationMessage]:
+        """Stop the active run: an empty list means stopped, entries say why not.
+
+        Raises CdmJobNotRunningError when there is no active run.
+        """
+        return self.transport.execute(ops.stop_job(self._cluster(cluster_id), job_name))
+
+    def delete_job(self, job_name: str, cluster_id: str | None = None) -> None:
+        """Delete a job (CDM refuses with CdmJobRunningError while a run is active)."""
+        self.transport.execute(ops.delete_job(self._cluster(cluster_id), job_name))
+
+    def get_job(self, job_name: str, cluster_id: str | None = None) -> Job:
+        return self.transport.execute(ops.show_job(self._cluster(cluster_id), job_name))
+
+    def iter_jobs(
+        self,
+        cluster_id: str | None = None,
+        *,
+        name_filter: str | None = None,
+        job_type: str = "NORMAL_JOB",
+        page_size: int = 100,
+    ) -> Iterator[Job]:
+        """Every job of the cluster, page by page as they are consumed."""
+        cluster = self._cluster(cluster_id)
+        return self._walk(
+            lambda page_no: ops.list_jobs(
+                cluster, page_no=page_no, page_size=page_size, name_filter=name_filter, job_type=job_type
+            ),
+            page_size,
+        )
+
+    def list_jobs(
+        self,
+        cluster_id: str | None = None,
+        *,
+        name_filter: str | None = None,
+        job_type: str = "NORMAL_JOB",
+        page_size: int = 100,
+    ) -> list[Job]:
+        """Every job of the cluster (all pages)."""
+        return list(self.iter_jobs(cluster_id, name_filter=name_filter, job_type=job_type, page_size=page_size))
+
+    def update_job(self, job: Mapping[str, Any], cluster_id: str | None = None) -> list[ValidationMessage]:
+        """Replace the definition of the job named in ``job``; returns CDM's warnings.
+
+        Raises CdmValidationError on ERROR entries, CdmJobNotFoundError for a job that does not exist.
+        """
+        return self.transport.execute(ops.update_job(self._cluster(cluster_id), job))
+
+    def list_submissions(self, job_name: str, cluster_id: str | None = None) -> list[Submission]:
+        """The job's run history (all pages)."""
+        cluster = self._cluster(cluster_id)
+        return list(self._walk(lambda page_no: ops.list_submissions(cluster, job_name, page_no=page_no), 100))
+
+    def _walk(self, page_call: Callable[[int], ops.CdmCall[Page[T]]], page_size: int) -> Iterator[T]:
+        """Items of every page: until a short or empty page, ``total`` reached, or a page repeated."""
+        page_call(1)  # check the arguments now, not at the first next()
+        return self._pages(page_call, page_size)
+
+    def _pages(self, page_call: Callable[[int], ops.CdmCall[Page[T]]], page_size: int) -> Iterator[T]:
+        page_no, seen = 1, 0
+        previous: tuple[T, ...] = ()
+        while True:
+            page = self.transport.execute(page_call(page_no))
+            if not page.items or page.items == previous:  # a server ignoring page_no repeats its first page
+                return
+            yield from page.items
+            seen += len(page.items)
+            if len(page.items) < page_size or (page.total is not None and seen >= page.total):
+                return
+            previous = page.items
+            page_no += 1
+
+    # --- clusters -----------------------------------------------------------------------------------
+
+    def list_clusters(self) -> list[Cluster]:
+        return self.transport.execute(ops.list_clusters())
+
+    def get_cluster(self, cluster_id: str) -> Cluster:
+        return self.transport.execute(ops.show_cluster(cluster_id))
+
+    # --- Airflow UI ---------------------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """List the clusters; say what failed (settings, credentials, project, endpoint) if that fails."""
+        try:
+            settings = self.settings
+            clusters = self.list_clusters()
+        except CdmConfigError as err:
+            return False, f"Invalid connection settings: {err}"
+        except CdmAuthError as err:
+            if err.http_status == 403:
+                return False, f"Access to project {self.settings.project_id} denied (is project_id right?): {err}"
+            return False, f"Authentication failed (check the {self.settings.auth_type} credentials): {err}"
+        except CdmApiError as err:
+            if err.http_status is None:
+                return False, f"CDM endpoint {self.settings.endpoint} unreachable: {err}"
+            return False, f"CDM refused the request: {err}"
+        ids = {cluster.id for cluster in clusters}
+        if settings.cluster_id and settings.cluster_id not in ids:
+            return False, (
+                f"Connected, but cluster {settings.cluster_id} is not one of the {len(ids)} cluster(s) "
+                f"of project {settings.project_id}"
+            )
+        return True, f"Connected to CDM at {settings.endpoint}: {len(ids)} cluster(s) in project {settings.project_id}"
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return {
+            "hidden_fields": ["schema", "port"],
+            "relabeling": {
+                "host": "CDM endpoint (optional)",
+                "login": "Access key (AK) or IAM user",
+                "password": "Secret key (SK) or password",
+            },
+            "placeholders": {
+                "host": "https://cdm.{region}.myhuaweicloud.com (derived from the region when empty)",
+                "extra": '{"retry": {"max_attempts": 5}, "timeout": 60, "proxies": {}}',
+            },
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields for the Flask connection form (Airflow 2; Airflow 3 builds the form from provider info)."""
+        try:
+            from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget  # type: ignore[import-not-found,import-untyped,unused-ignore]
+            from flask_babel import lazy_gettext  # type: ignore[import-not-found,import-untyped,unused-ignore]
+            from wtforms import PasswordField, StringField  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        except ImportError:
+            return {}
+
+        def text(label: str, description: str) -> Any:
+            return StringField(lazy_gettext(label), widget=BS3TextFieldWidget(), description=description)
+
+        return {
+            "region": text("Region", "e.g. cn-north-4"),
+            "project_id": text("Project ID", "the project of the region (required)"),
+            "auth_type": text("Auth type", "aksk (default), password or token"),
+            "domain": text("IAM account (domain)", "for auth type password"),
+            "cluster_id": text("Default cluster ID", "used when a task names no cluster"),
+            "iam_endpoint": text(
+                "IAM endpoint", "for auth type password; default https://iam.{region}.myhuaweicloud.com"
+            ),
+            "security_token": PasswordField(
+                lazy_gettext("Security token"),
+                widget=BS3PasswordFieldWidget(),
+                description="for temporary AK/SK",
+            ),
+            "verify": text("TLS verify", "true (default), false, or the path of a CA bundle"),
+        }

@@ -1,0 +1,78 @@
+"""Judging status answers against the watched run: never the previous run's result, never empty = success."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_provider_cdm.api.statuses import JobStatus
+from airflow_provider_cdm.client.models import Submission
+from airflow_provider_cdm.client.runs import CLOCK_SKEW_MS, RunRef, StatusRules, Verdict
+
+T0 = 1_790_000_000_000  # ms
+
+
+def submission(status: str, submission_id: int | None = 7, created_ms: int | None = T0, **extra: Any) -> Submission:
+    raw: dict[str, Any] = {"job-name": "orders", "status": status, "submission-id": submission_id, **extra}
+    if created_ms is not None:
+        raw["creation-date"] = created_ms
+    return Submission.from_api(raw)
+
+
+RULES = StatusRules()
+RUN = RunRef("orders", "c1", submission_id=7, not_before_ms=T0)
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"),
+    [
+        ("BOOTING", Verdict.WAITING),
+        ("RUNNING", Verdict.WAITING),
+        ("PENDING", Verdict.WAITING),
+        ("SUCCEEDED", Verdict.SUCCEEDED),
+        ("FAILED", Verdict.FAILED),
+        ("FAILURE_ON_SUBMIT", Verdict.FAILED),
+        ("UNKNOWN", Verdict.FAILED),
+        ("NEVER_EXECUTED", Verdict.FAILED),
+        ("SOMETHING_NEW", Verdict.WAITING),
+    ],
+)
+def test_default_rules(status: str, verdict: Verdict) -> None:
+    assert RULES.judge(submission(status), RUN) is verdict
+
+
+def test_empty_answer_is_never_success() -> None:
+    assert RULES.judge(None, RUN) is Verdict.WAITING
+    assert StatusRules.from_names(success=["SUCCEEDED", "NEVER_EXECUTED"], failure=[]).judge(None) is Verdict.WAITING
+
+
+def test_previous_runs_success_is_not_this_runs_result() -> None:
+    assert RULES.judge(submission("SUCCEEDED", submission_id=6), RUN) is Verdict.WAITING
+    assert RULES.judge(submission("RUNNING", submission_id=8), RUN) is Verdict.SUPERSEDED
+
+
+def test_runs_without_ids_are_matched_by_creation_date() -> None:
+    run = RunRef("orders", "c1", submission_id=None, not_before_ms=T0)
+    old = submission("SUCCEEDED", submission_id=None, created_ms=T0 - CLOCK_SKEW_MS - 1)
+    ours = submission("SUCCEEDED", submission_id=None, created_ms=T0 - 1000)  # within the clock-skew allowance
+    assert RULES.judge(old, run) is Verdict.WAITING
+    assert RULES.judge(ours, run) is Verdict.SUCCEEDED
+
+
+def test_custom_rules_and_refusals() -> None:
+    rules = StatusRules.from_names(success=["succeeded", "unknown"], failure=["FAILED"])
+    assert rules.judge(submission("UNKNOWN")) is Verdict.SUCCEEDED
+    assert rules.judge(submission("FAILURE_ON_SUBMIT")) is Verdict.WAITING
+    with pytest.raises(ValueError, match="'DONE'"):
+        StatusRules.from_names(success=["DONE"])
+    with pytest.raises(ValueError, match="both success and failure"):
+        StatusRules.from_names(success=["FAILED"])
+
+
+def test_json_round_trips() -> None:
+    assert RunRef.from_json(RUN.to_json()) == RUN
+    rules = StatusRules.from_names(success=["SUCCEEDED"], failure=["FAILED"])
+    assert StatusRules.from_json(rules.to_json()) == rules
+    assert RunRef.of(submission("BOOTING"), "c1") == RUN
+    assert JobStatus.NEVER_EXECUTED in StatusRules().failure
