@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +23,10 @@ from airflow_provider_cdm.api.job_schema import (
     CONFIG_VALUE_FIELDS,
     DRIVER_CONFIG_GROUPS,
     FROM_CONFIG_GROUP,
+    EXPECTED_VALUE,
     TO_CONFIG_GROUP,
     definition_problems,
+    to_cdm_string,
 )
 
 __all__ = [
@@ -40,7 +39,6 @@ __all__ = [
 ]
 
 _ALL_GROUPS = frozenset({FROM_CONFIG_GROUP, TO_CONFIG_GROUP}) | DRIVER_CONFIG_GROUPS
-_EXPECTED_VALUE = "a str, bool, int, finite float or Decimal, or an enum of those (CDM config values are strings)"
 _EXPECTED_SOURCE = (
     "a CdmJobDefinition, a Job dict, a {'jobs': [Job]} body, a JSON string of either, or a pathlib.Path to a .json file"
 )
@@ -64,27 +62,13 @@ class CdmJobDefinitionError(ValueError):
 
 
 def to_config_value(key: str, value: object) -> str:
-    """One config input value as the string CDM expects; refuses values with no obvious string form.
-
-    str as is; bool as ``true``/``false``; int in decimal; float and Decimal as plain decimals without
-    an exponent (``1e20`` -> ``100000000000000000000``); an enum as its value. ``None``, containers,
-    bytes, dates and the like are refused: their string form is a guess CDM would accept silently.
-    """
-    if isinstance(value, Enum):
-        return to_config_value(key, value.value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return str.__str__(value)
-    if isinstance(value, int):
-        return str(int(value))
-    if isinstance(value, float) and math.isfinite(value):
-        return format(Decimal(repr(float(value))), "f")  # repr: the shortest form, so 0.1 stays "0.1"
-    if isinstance(value, Decimal) and value.is_finite():
-        return format(value, "f")
-    raise CdmJobDefinitionError(
-        [f"{key!r} has value {_short(value)} of type {type(value).__name__}; expected {_EXPECTED_VALUE}"]
-    )
+    """One config input value as the string CDM expects (:func:`api.job_schema.to_cdm_string`)."""
+    try:
+        return to_cdm_string(value)
+    except TypeError:
+        raise CdmJobDefinitionError(
+            [f"{key!r} has value {_short(value)} of type {type(value).__name__}; expected {EXPECTED_VALUE}"]
+        ) from None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,46 +16,18 @@ import time
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="cdm-demo-airflow-home-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-JOB = {
-    "name": "demo_orders_to_obs",
-    "job_type": "NORMAL_JOB",
-    "from-connector-name": "generic-jdbc-connector",
-    "from-link-name": "demo_postgres",
-    "from-config-values": {
-        "configs": [
-            {
-                "name": "fromJobConfig",
-                "inputs": [
-                    {"name": "fromJobConfig.schemaName", "value": "public"},
-                    {"name": "fromJobConfig.tableName", "value": "orders"},
-                    {"name": "fromJobConfig.whereClause", "value": "order_date = '${date}'"},
-                ],
-            }
-        ]
-    },
-    "to-connector-name": "obs-connector",
-    "to-link-name": "demo_obs",
-    "to-config-values": {
-        "configs": [
-            {
-                "name": "toJobConfig",
-                "inputs": [
-                    {"name": "toJobConfig.bucketName", "value": "warehouse"},
-                    {"name": "toJobConfig.outputDirectory", "value": "/orders/${date}/"},
-                    {"name": "toJobConfig.outputFormat", "value": "CSV_FILE"},
-                ],
-            }
-        ]
-    },
-    "driver-config-values": {
-        "configs": [
-            {
-                "name": "throttlingConfig",
-                "inputs": [{"name": "throttlingConfig.numExtractors", "value": "4"}],
-            }
-        ]
-    },
-}
+from airflow_provider_cdm.job_definition import CdmJobDefinition  # noqa: E402  (no Airflow import)
+
+JOB = CdmJobDefinition(
+    name="demo_orders_to_obs",
+    from_connector="generic-jdbc-connector",
+    from_link="demo_postgres",
+    from_config={"schemaName": "public", "tableName": "orders", "whereClause": "order_date = '${date}'"},
+    to_connector="obs-connector",
+    to_link="demo_obs",
+    to_config={"bucketName": "warehouse", "outputDirectory": "/orders/${date}/", "outputFormat": "CSV_FILE"},
+    driver_config={"throttlingConfig": {"numExtractors": 4}},
+)
 
 
 def main() -> int:
@@ -69,14 +41,14 @@ def main() -> int:
         clusters = hook.list_clusters()
         print("clusters: " + ", ".join(f"{c.name} ({c.id}, status {c.status.name if c.status else '?'})" for c in clusters))
 
-        created = hook.create_job(JOB)
+        created = hook.create_job(JOB.to_api())
         print(f"created job {created.name!r} in cluster {emulator.cluster_id}")
-        submission = hook.start_job(JOB["name"], variables={"date": "2026-11-22"})
+        submission = hook.start_job(JOB.name, variables={"date": "2026-11-22"})
         print(f"started run {submission.submission_id} ({submission.status.value if submission.status else '?'})")
 
         started = time.monotonic()
         while True:
-            current = hook.get_job_status(JOB["name"])
+            current = hook.get_job_status(JOB.name)
             if current is not None:
                 print(f"  {current.status.value if current.status else current.raw.get('status'):<10} {current.progress or 0:5.1f}%")
                 if current.is_terminal:
@@ -88,8 +60,8 @@ def main() -> int:
 
         print("result:")
         print(json.dumps(current.to_json(), indent=2, sort_keys=True))
-        hook.delete_job(JOB["name"])
-        print(f"deleted job {JOB['name']!r}; requests made: {json.dumps(emulator.stats()['requests'], sort_keys=True)}")
+        hook.delete_job(JOB.name)
+        print(f"deleted job {JOB.name!r}; requests made: {json.dumps(emulator.stats()['requests'], sort_keys=True)}")
         hook.close()
         return 0 if current.is_success else 1
 

@@ -6,7 +6,10 @@ Both the client-side builder (which refuses bad definitions before any request) 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 MAX_JOB_NAME_LENGTH = 240
@@ -52,6 +55,31 @@ DRIVER_CONFIG_GROUPS: frozenset[str] = frozenset(
     {"throttlingConfig", "schedulerConfig", "retryJobConfig", "groupJobConfig", "smnConfig", "jvmConfig"}
 )
 CONFIG_VALUE_FIELDS: tuple[str, ...] = ("from-config-values", "to-config-values", "driver-config-values")
+
+
+EXPECTED_VALUE = "a str, bool, int, finite float or Decimal, or an enum of those (CDM values are strings)"
+
+
+def to_cdm_string(value: object) -> str:
+    """A config input or variable value as CDM spells it; TypeError for values with no obvious string.
+
+    str as is; bool as ``true``/``false``; int in decimal; float and Decimal as plain decimals without
+    an exponent (``1e20`` -> ``100000000000000000000``); an enum as its value. ``None``, containers,
+    bytes, dates and the like are refused: their string form is a guess CDM would accept silently.
+    """
+    if isinstance(value, Enum):
+        return to_cdm_string(value.value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float) and math.isfinite(value):
+        return format(Decimal(repr(float(value))), "f")  # repr: the shortest form, so 0.1 stays "0.1"
+    if isinstance(value, Decimal) and value.is_finite():
+        return format(value, "f")
+    raise TypeError(f"{type(value).__name__} has no CDM string form; expected {EXPECTED_VALUE}")
 
 
 def definition_problems(job: Mapping[str, Any]) -> list[str]:

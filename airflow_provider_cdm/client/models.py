@@ -13,23 +13,14 @@ from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 from urllib.parse import unquote
 
+from airflow_provider_cdm.api.job_schema import CONFIG_VALUE_FIELDS, REQUIRED_FIELDS, to_cdm_string
 from airflow_provider_cdm.api.statuses import ClusterStatus, JobStatus
 
 T = TypeVar("T")
 
 # The fields a job definition consists of; anything else on a job read back was added by the server.
-DEFINITION_KEYS = (
-    "name",
-    "job_type",
-    "from-connector-name",
-    "from-link-name",
-    "from-config-values",
-    "to-connector-name",
-    "to-link-name",
-    "to-config-values",
-    "driver-config-values",
-)
-CONFIG_VALUES_KEYS = frozenset({"from-config-values", "to-config-values", "driver-config-values"})
+DEFINITION_KEYS = REQUIRED_FIELDS
+CONFIG_VALUES_KEYS = frozenset(CONFIG_VALUE_FIELDS)
 
 
 class ResponseShapeError(ValueError):
@@ -50,15 +41,6 @@ def as_list(value: object, what: str) -> list[Any]:
     if not isinstance(value, list):
         raise ResponseShapeError(f"{what} is not a JSON array")
     return value
-
-
-def to_api_string(value: object) -> str:
-    """A scalar as CDM spells it in configs and variables: booleans ``true``/``false``, numbers as text."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not a string, number or boolean")
 
 
 def epoch_ms_to_datetime(value: object) -> datetime | None:
@@ -229,7 +211,7 @@ def _input_values(values: object) -> dict[tuple[str, str], str]:
 
 def _comparable(value: object) -> str:
     try:
-        return to_api_string(value)
+        return to_cdm_string(value)
     except TypeError:
         return str(value)
 

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 
 from airflow_provider_cdm.api import endpoints
 from airflow_provider_cdm.api.endpoints import Endpoint, PathParameterError, escape_path_segment
+from airflow_provider_cdm.api.job_schema import to_cdm_string
 from airflow_provider_cdm.client.exceptions import CdmConfigError
 from airflow_provider_cdm.client.models import (
     Cluster,
@@ -28,7 +29,6 @@ from airflow_provider_cdm.client.models import (
     ValidationMessage,
     as_list,
     as_object,
-    to_api_string,
 )
 from airflow_provider_cdm.client.reconcile import (
     ClusterProbe,
@@ -109,7 +109,7 @@ def check_variables(variables: Mapping[str, Any] | None) -> dict[str, str]:
         if not isinstance(key, str) or not key:
             raise CdmConfigError("variables", f"key {key!r} is not a non-empty string", "string keys")
         try:
-            checked[key] = to_api_string(value)
+            checked[key] = to_cdm_string(value)
         except TypeError as err:
             raise CdmConfigError(f"variables[{key!r}]", str(err), "a string, number or boolean") from None
     return checked
