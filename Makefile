@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # Quiet installs; the machine's pip may list extra local indexes that only produce warnings.
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: demo test test-unit test-integration emulator venv clean
+.PHONY: demo test test-unit test-integration bench emulator venv clean
 
 venv: $(VENV)/.installed
 
@@ -32,6 +32,10 @@ test-unit: venv
 
 test-integration: venv
 	$(PY) -m pytest -m integration $(PYTEST_ARGS)
+
+## Benchmarks (figures for the README's performance section).
+bench: venv
+	$(PY) bench/emulator_capacity.py
 
 ## A CDM emulator in the foreground, for your own DAG tests (Ctrl-C stops it).
 emulator: venv
