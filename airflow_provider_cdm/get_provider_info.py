@@ -28,7 +28,10 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["huaweicloud"],
             }
         ],
+        "operators": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.operators.cdm"]}],
+        "sensors": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.sensors.cdm"]}],
         "hooks": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.hooks.cdm"]}],
+        "triggers": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.triggers.cdm"]}],
         "connection-types": [
             {
                 "connection-type": "huaweicloud_cdm",

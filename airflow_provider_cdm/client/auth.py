@@ -3,6 +3,10 @@
 An auth object turns a prepared request (method, URL, the headers the client sets, body) into the
 headers to send. It never logs a credential; fetched tokens are handed to ``on_token`` (the hook masks
 them in Airflow's logs).
+
+``apply`` serves the sync transport, ``aapply`` the async one: signing and static tokens are CPU-only,
+so both are the same; a password token is fetched through the transport's own (sync or async) fetch,
+and both share the process-wide :data:`TOKEN_CACHE`.
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from airflow_provider_cdm.api.endpoints import AUTH_TOKEN_HEADER, IAM_TOKEN, SECURITY_TOKEN_HEADER, SUBJECT_TOKEN_HEADER
 from airflow_provider_cdm.api.errors import ErrorKind
@@ -22,6 +27,9 @@ from airflow_provider_cdm.client.answers import HttpRequest, HttpResponse
 from airflow_provider_cdm.client.exceptions import api_error, error_from_response
 from airflow_provider_cdm.client.settings import AUTH_AKSK, AUTH_PASSWORD, CdmSettings
 
+if TYPE_CHECKING:
+    import asyncio
+
 TOKEN_LIFETIME_S = 24 * 3600.0  # documented lifetime, assumed when IAM's answer has no expires_at
 TOKEN_REFRESH_MARGIN_S = 300.0
 
@@ -29,6 +37,9 @@ TOKEN_REFRESH_MARGIN_S = 300.0
 class Auth(Protocol):
     def apply(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> dict[str, str]:
         """The headers to send: ``headers`` plus the credentials."""
+
+    async def aapply(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> dict[str, str]:
+        """The same, for the async transport (any credential fetch is awaited, never blocking)."""
 
     def refresh(self, sent: Mapping[str, str]) -> bool:
         """After a 401 to a request sent with ``sent``: drop the credential; True if a fresh one may help."""
@@ -48,6 +59,9 @@ class AkSkAuth:
             to_sign[SECURITY_TOKEN_HEADER] = self._security_token
         return sign(method, url, to_sign, body, self._access_key, self._secret_key)
 
+    async def aapply(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> dict[str, str]:
+        return self.apply(method, url, headers, body)  # CPU only
+
     def refresh(self, sent: Mapping[str, str]) -> bool:
         return False
 
@@ -60,6 +74,9 @@ class StaticTokenAuth:
 
     def apply(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> dict[str, str]:
         return {**headers, AUTH_TOKEN_HEADER: self._token}
+
+    async def aapply(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> dict[str, str]:
+        return self.apply(method, url, headers, body)
 
     def refresh(self, sent: Mapping[str, str]) -> bool:
         return False
@@ -77,7 +94,9 @@ TokenKey = tuple[str, str, str, str]  # IAM endpoint, domain, user, project
 class TokenCache:
     """IAM tokens shared by every hook of the process, each until shortly before it expires.
 
-    A lock per key makes concurrent callers wait for one fetch instead of each fetching.
+    A lock per key makes concurrent callers wait for one fetch instead of each fetching: a thread lock
+    for sync callers, an asyncio lock (per event loop) for coroutines, so a coroutine never blocks its
+    loop on a thread's fetch (a thread and a coroutine may then both fetch; the later token wins).
     """
 
     def __init__(self, margin_s: float = TOKEN_REFRESH_MARGIN_S, clock: Callable[[], float] = time.time) -> None:
@@ -85,6 +104,9 @@ class TokenCache:
         self._clock = clock
         self._entries: dict[TokenKey, CachedToken] = {}
         self._locks: dict[TokenKey, threading.Lock] = {}
+        self._async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[TokenKey, asyncio.Lock]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._guard = threading.Lock()
 
     def _fresh(self, key: TokenKey) -> str | None:
@@ -108,6 +130,25 @@ class TokenCache:
                 self._entries[key] = entry
             return entry.token
 
+    async def aget(self, key: TokenKey, fetch: Callable[[], Awaitable[CachedToken]]) -> str:
+        """:meth:`get` for coroutines: the fetch is awaited, concurrent coroutines wait for one fetch."""
+        import asyncio
+
+        token = self._fresh(key)
+        if token:
+            return token
+        loop = asyncio.get_running_loop()
+        with self._guard:
+            lock = self._async_locks.setdefault(loop, {}).setdefault(key, asyncio.Lock())
+        async with lock:
+            token = self._fresh(key)
+            if token:
+                return token
+            entry = await fetch()
+            with self._guard:
+                self._entries[key] = entry
+            return entry.token
+
     def invalidate(self, key: TokenKey, token: str | None) -> None:
         """Forget ``token`` if it is still the cached one (another caller may have refreshed it already)."""
         with self._guard:
@@ -126,7 +167,8 @@ TOKEN_CACHE = TokenCache()
 class PasswordTokenAuth:
     """An IAM token from ``POST /v3/auth/tokens`` with user and password, scoped to the project.
 
-    ``fetch`` sends the token request (the transport's, with its retries) and returns the answer.
+    ``fetch`` sends the token request (the transport's, with its retries) and returns the answer;
+    ``afetch`` does the same for the async transport (:meth:`aapply`).
     """
 
     def __init__(
@@ -137,7 +179,8 @@ class PasswordTokenAuth:
         user: str,
         password: str,
         project_id: str,
-        fetch: Callable[[HttpRequest], HttpResponse],
+        fetch: Callable[[HttpRequest], HttpResponse] | None = None,
+        afetch: Callable[[HttpRequest], Awaitable[HttpResponse]] | None = None,
         cache: TokenCache = TOKEN_CACHE,
         on_token: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
@@ -148,6 +191,7 @@ class PasswordTokenAuth:
         self._password = password
         self._project_id = project_id
         self._fetch = fetch
+        self._afetch = afetch
         self._cache = cache
         self._on_token = on_token
         self._clock = clock
@@ -198,7 +242,21 @@ class PasswordTokenAuth:
             return self._clock() + TOKEN_LIFETIME_S
 
     def apply(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> dict[str, str]:
-        token = self._cache.get(self._key, lambda: self.token_from_response(self._fetch(self.token_request())))
+        fetch = self._fetch
+        if fetch is None:
+            raise TypeError("this PasswordTokenAuth has no sync fetch: use aapply()")
+        token = self._cache.get(self._key, lambda: self.token_from_response(fetch(self.token_request())))
+        return {**headers, AUTH_TOKEN_HEADER: token}
+
+    async def aapply(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> dict[str, str]:
+        afetch = self._afetch
+        if afetch is None:
+            raise TypeError("this PasswordTokenAuth has no async fetch: use apply()")
+
+        async def fetch() -> CachedToken:
+            return self.token_from_response(await afetch(self.token_request()))
+
+        token = await self._cache.aget(self._key, fetch)
         return {**headers, AUTH_TOKEN_HEADER: token}
 
     def refresh(self, sent: Mapping[str, str]) -> bool:
@@ -209,11 +267,15 @@ class PasswordTokenAuth:
 def build_auth(
     settings: CdmSettings,
     *,
-    fetch: Callable[[HttpRequest], HttpResponse],
+    fetch: Callable[[HttpRequest], HttpResponse] | None = None,
+    afetch: Callable[[HttpRequest], Awaitable[HttpResponse]] | None = None,
     cache: TokenCache = TOKEN_CACHE,
     on_token: Callable[[str], None] | None = None,
 ) -> Auth:
-    """The auth strategy the settings ask for (they were checked, so each needed value is there)."""
+    """The auth strategy the settings ask for (they were checked, so each needed value is there).
+
+    ``fetch`` (sync transport) or ``afetch`` (async transport) sends an IAM token request.
+    """
     if settings.auth_type == AUTH_AKSK:
         return AkSkAuth(settings.login or "", settings.password or "", settings.security_token)
     if settings.auth_type == AUTH_PASSWORD:
@@ -224,6 +286,7 @@ def build_auth(
             password=settings.password or "",
             project_id=settings.project_id,
             fetch=fetch,
+            afetch=afetch,
             cache=cache,
             on_token=on_token,
         )

@@ -172,6 +172,42 @@ def _total(document: Mapping[str, Any]) -> int | None:
     return total if isinstance(total, int) and not isinstance(total, bool) else None
 
 
+class PageWalk(Generic[T]):
+    """Which page of a listing to read next, and when to stop: after a short or empty page, when
+    ``total`` items were seen, or when a page repeats the previous one (a server ignoring ``page_no``).
+
+    Sans-IO, so both transports walk alike::
+
+        walk = PageWalk(lambda page_no: list_submissions(cluster, job, page_no=page_no), 100)
+        while (call := walk.next_call()) is not None:
+            items = walk.take(transport.execute(call))
+    """
+
+    def __init__(self, page_call: Callable[[int], CdmCall[Page[T]]], page_size: int) -> None:
+        self._page_call = page_call
+        self._page_size = page_size
+        self._page_no = 1
+        self._seen = 0
+        self._previous: tuple[T, ...] = ()
+        self._done = False
+
+    def next_call(self) -> CdmCall[Page[T]] | None:
+        """The request for the next page; None when the walk is over."""
+        return None if self._done else self._page_call(self._page_no)
+
+    def take(self, page: Page[T]) -> tuple[T, ...]:
+        """The items of the page just read (none when it ends the walk without new items)."""
+        if not page.items or page.items == self._previous:
+            self._done = True
+            return ()
+        self._seen += len(page.items)
+        if len(page.items) < self._page_size or (page.total is not None and self._seen >= page.total):
+            self._done = True
+        self._previous = page.items
+        self._page_no += 1
+        return page.items
+
+
 # --- clusters -------------------------------------------------------------------------------------
 
 

@@ -18,14 +18,20 @@ call. A second 401 raises :class:`CdmAuthError`.
 
 Each attempt is logged (method, path, status, elapsed, attempt) with credential headers redacted;
 bodies are never logged. requests and tenacity are imported when the first request is sent.
+
+The pieces that do not depend on the HTTP library (request preparation, the per-call attempt
+bookkeeping that decides about reconciliation, retry logging, the token-answer check and the log
+lines) are module-level here and shared with the async transport
+(:mod:`airflow_provider_cdm.client.async_transport`): the two differ only in I/O.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from urllib.parse import urlsplit
 
 from airflow_provider_cdm import __version__
@@ -41,9 +47,10 @@ from airflow_provider_cdm.client.answers import (
 )
 from airflow_provider_cdm.client.auth import TOKEN_CACHE, TokenCache, build_auth
 from airflow_provider_cdm.client.exceptions import CdmApiError
-from airflow_provider_cdm.client.operations import JSON_CONTENT_TYPE, CdmCall
+from airflow_provider_cdm.client.models import Page
+from airflow_provider_cdm.client.operations import JSON_CONTENT_TYPE, CdmCall, PageWalk
 from airflow_provider_cdm.client.reconcile import Probe
-from airflow_provider_cdm.client.retry import AttemptFailure, is_transient_status
+from airflow_provider_cdm.client.retry import AttemptFailure, RetryPolicy, is_transient_status
 from airflow_provider_cdm.client.settings import CdmSettings
 
 if TYPE_CHECKING:
@@ -56,12 +63,129 @@ log = logging.getLogger(__name__)
 
 REDACTED = "***"
 SECRET_HEADERS = frozenset({"authorization", "x-auth-token", "x-security-token"})
-_REASON_CHARS = 300
+USER_AGENT = f"airflow-provider-cdm/{__version__}"
+REASON_CHARS = 300
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Headers fit for a log line."""
     return {name: REDACTED if name.lower() in SECRET_HEADERS else value for name, value in headers.items()}
+
+
+# --- shared by the sync and the async transport -------------------------------------------------
+
+
+def unsigned_request(settings: CdmSettings, call: CdmCall[Any]) -> tuple[str, HttpRequest]:
+    """The escaped path (for logs and errors) and the request of ``call`` before authentication."""
+    path = call.path(settings.project_id)
+    url = settings.endpoint + call.target(settings.project_id)
+    headers = {"Content-Type": JSON_CONTENT_TYPE, PROJECT_HEADER: settings.project_id, **call.headers}
+    return path, HttpRequest(call.method, url, headers, call.body_bytes())
+
+
+class CallAttempts(Generic[T]):
+    """The bookkeeping of one send of a call across its attempts; both transports consult it alike.
+
+    Per attempt a transport calls :meth:`start` (and drives the probes it returns: their outcome, if
+    any, is the result), sends, and on an :class:`AttemptFailure` drives the probes of
+    :meth:`on_failure` (an outcome replaces the failure), then marks the failure with
+    :meth:`classify` and re-raises it to the retry loop.
+    """
+
+    def __init__(self, call: CdmCall[T], clock: ServerClock) -> None:
+        self.call = call
+        self.reconciler = call.reconciler() if call.reconciler else None
+        self.record = AttemptRecord(clock)
+        self.number = 0
+        self._ambiguous = False
+
+    def start(self) -> Probe[T] | None:
+        """Count one more attempt; the probes to run before sending it (None: just send)."""
+        self.number += 1
+        if self._ambiguous and self.reconciler is not None:
+            return self.reconciler.before_resend(self.record)
+        return None
+
+    def on_failure(self, failure: AttemptFailure) -> Probe[T] | None:
+        """The probes to run after a failed re-send: whether the refusal is the lost attempt's doing."""
+        if self._ambiguous and self.reconciler is not None:
+            return self.reconciler.on_error(failure.error, self.record)
+        return None
+
+    def classify(self, failure: AttemptFailure) -> None:
+        """After an ambiguous failure, a call not safe to repeat is retried only with a reconciler."""
+        if failure.ambiguous and not self.call.endpoint.idempotent:
+            self._ambiguous = True
+            failure.retryable = failure.retryable and self.reconciler is not None
+
+
+def retry_kwargs(policy: RetryPolicy, method: str, path: str) -> dict[str, Any]:
+    """``tenacity.Retrying`` / ``AsyncRetrying`` keyword arguments that log each retry."""
+
+    def before_sleep(state: RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome else None
+        log.info(
+            "CDM %s %s failed (attempt %d of at most %d): %s; retrying in %.1f s",
+            method,
+            path,
+            state.attempt_number,
+            policy.max_attempts,
+            failure,
+            state.next_action.sleep if state.next_action else 0.0,
+        )
+
+    return policy.tenacity_kwargs(before_sleep=before_sleep)
+
+
+def check_token_answer(response: HttpResponse, request: HttpRequest, path: str) -> HttpResponse:
+    """An IAM token answer to hand to the auth object; a transient one (5xx, 429) as a retryable failure."""
+    if is_transient_status(response.status):
+        raise http_failure(response, request.method, path)
+    return response
+
+
+class NoAnswer(enum.Enum):
+    """Why an exchange got no HTTP answer; each transport maps its library's exceptions onto these."""
+
+    TLS = "tls"  # certificate or handshake failure: retrying does not help
+    NOT_CONNECTED = "not_connected"  # the request certainly did not leave (connect failure or timeout)
+    TIMED_OUT = "timed_out"  # sent, no answer within the read timeout: CDM may have acted
+    LOST = "lost"  # the connection broke after sending: CDM may have acted
+    OTHER = "other"  # anything else (a bug, an unusable URL): not retried
+
+
+def no_answer_failure(
+    kind: NoAnswer, err: BaseException, method: str, path: str, settings: CdmSettings
+) -> AttemptFailure:
+    """The classified failure of an exchange that got no HTTP answer."""
+    reason = str(err)[:REASON_CHARS]
+    if kind is NoAnswer.TLS:
+        return transport_failure(
+            f"TLS failure talking to CDM (check 'verify'): {reason}", method, path, retryable=False
+        )
+    if kind is NoAnswer.NOT_CONNECTED:
+        return transport_failure(f"Could not connect to CDM: {reason}", method, path, retryable=True)
+    if kind is NoAnswer.TIMED_OUT:
+        message = f"No answer from CDM within {settings.read_timeout_s:g} s"
+        return transport_failure(message, method, path, retryable=True, ambiguous=True)
+    if kind is NoAnswer.LOST:
+        return transport_failure(f"Connection to CDM lost: {reason}", method, path, retryable=True, ambiguous=True)
+    return transport_failure(f"Request to CDM failed: {reason}", method, path, retryable=False)
+
+
+def log_sending(request: HttpRequest, path: str, attempt: int) -> None:
+    log.debug("CDM %s %s (attempt %d) headers=%s", request.method, path, attempt, redact_headers(request.headers))
+
+
+def log_no_answer(method: str, path: str, started: float, attempt: int, err: BaseException) -> None:
+    elapsed_ms = (time.monotonic() - started) * 1000
+    log.info("CDM %s %s failed after %.0f ms (attempt %d): %s", method, path, elapsed_ms, attempt, type(err).__name__)
+
+
+def log_answer(method: str, path: str, status: int, started: float, attempt: int) -> None:
+    elapsed_ms = (time.monotonic() - started) * 1000
+    level = logging.DEBUG if status < 400 else logging.INFO
+    log.log(level, "CDM %s %s -> HTTP %d in %.0f ms (attempt %d)", method, path, status, elapsed_ms, attempt)
 
 
 class SyncTransport:
@@ -87,7 +211,7 @@ class SyncTransport:
             import requests
 
             self._session = requests.Session()
-            self._session.headers["User-Agent"] = f"airflow-provider-cdm/{__version__}"
+            self._session.headers["User-Agent"] = USER_AGENT
         return self._session
 
     def close(self) -> None:
@@ -95,30 +219,27 @@ class SyncTransport:
             self._session.close()
             self._session = None
 
+    def iter_pages(self, page_call: Callable[[int], CdmCall[Page[T]]], page_size: int) -> Iterator[T]:
+        """Every item of a listing, page by page as they are consumed (stop rules in PageWalk)."""
+        walk = PageWalk(page_call, page_size)
+        while (call := walk.next_call()) is not None:
+            yield from walk.take(self.execute(call))
+
     def execute(self, call: CdmCall[T]) -> T:
         """Send ``call`` (with retries and, for calls not safe to repeat, reconciliation); its parsed answer."""
-        reconciler = call.reconciler() if call.reconciler else None
-        record = AttemptRecord(self._server_clock)
-        ambiguous = False
-        attempts = 0
+        attempts = CallAttempts(call, self._server_clock)
 
         def attempt() -> T:
-            nonlocal ambiguous, attempts
-            attempts += 1
-            if ambiguous and reconciler is not None:
-                adopted = self._drive(reconciler.before_resend(record))
-                if adopted is not None:
-                    return adopted
+            adopted = self._drive(attempts.start())
+            if adopted is not None:
+                return adopted
             try:
-                return self._send_call(call, attempts, record)
+                return self._send_call(call, attempts.number, attempts.record)
             except AttemptFailure as failure:
-                if ambiguous and reconciler is not None:
-                    resolved = self._drive(reconciler.on_error(failure.error, record))
-                    if resolved is not None:
-                        return resolved
-                if failure.ambiguous and not call.endpoint.idempotent:
-                    ambiguous = True
-                    failure.retryable = failure.retryable and reconciler is not None
+                resolved = self._drive(attempts.on_failure(failure))
+                if resolved is not None:
+                    return resolved
+                attempts.classify(failure)
                 raise
 
         return self._retrying(attempt, call.method, call.path(self._settings.project_id))
@@ -126,21 +247,7 @@ class SyncTransport:
     def _retrying(self, attempt: Callable[[], T], method: str, path: str) -> T:
         import tenacity
 
-        policy = self._settings.retry
-
-        def before_sleep(state: RetryCallState) -> None:
-            failure = state.outcome.exception() if state.outcome else None
-            log.info(
-                "CDM %s %s failed (attempt %d of at most %d): %s; retrying in %.1f s",
-                method,
-                path,
-                state.attempt_number,
-                policy.max_attempts,
-                failure,
-                state.next_action.sleep if state.next_action else 0.0,
-            )
-
-        retrying = tenacity.Retrying(sleep=self._sleep, **policy.tenacity_kwargs(before_sleep=before_sleep))
+        retrying = tenacity.Retrying(sleep=self._sleep, **retry_kwargs(self._settings.retry, method, path))
         try:
             return retrying(attempt)
         except AttemptFailure as failure:
@@ -163,19 +270,19 @@ class SyncTransport:
             return cast("T | None", stop.value)
 
     def _send_call(self, call: CdmCall[T], attempt: int, record: AttemptRecord) -> T:
-        settings = self._settings
-        path = call.path(settings.project_id)
-        url = settings.endpoint + call.target(settings.project_id)
-        body = call.body_bytes()
-        headers = {"Content-Type": JSON_CONTENT_TYPE, PROJECT_HEADER: settings.project_id, **call.headers}
-        sent = self._auth.apply(call.method, url, headers, body)
+        path, request = unsigned_request(self._settings, call)
+        sent = self._sign(request)
         record.mark_sent()
-        response = self._exchange(HttpRequest(call.method, url, sent, body), path, attempt)
-        if response.status == 401 and self._auth.refresh(sent):
+        response = self._exchange(sent, path, attempt)
+        if response.status == 401 and self._auth.refresh(sent.headers):
             log.info("CDM %s %s: token refused, fetching a new one", call.method, path)
-            sent = self._auth.apply(call.method, url, headers, body)
-            response = self._exchange(HttpRequest(call.method, url, sent, body), path, attempt)
+            sent = self._sign(request)
+            response = self._exchange(sent, path, attempt)
         return read_answer(call, response, path)
+
+    def _sign(self, request: HttpRequest) -> HttpRequest:
+        headers = self._auth.apply(request.method, request.url, request.headers, request.body)
+        return HttpRequest(request.method, request.url, headers, request.body)
 
     def _fetch_token(self, request: HttpRequest) -> HttpResponse:
         """Send the IAM token request with retries on transient failures; any final answer is returned."""
@@ -185,10 +292,7 @@ class SyncTransport:
         def attempt() -> HttpResponse:
             nonlocal attempts
             attempts += 1
-            response = self._exchange(request, path, attempts)
-            if is_transient_status(response.status):
-                raise http_failure(response, request.method, path)
-            return response
+            return check_token_answer(self._exchange(request, path, attempts), request, path)
 
         return self._retrying(attempt, request.method, path)
 
@@ -197,7 +301,7 @@ class SyncTransport:
         import requests
 
         settings = self._settings
-        log.debug("CDM %s %s (attempt %d) headers=%s", request.method, path, attempt, redact_headers(request.headers))
+        log_sending(request, path, attempt)
         started = time.monotonic()
         try:
             answer = self.session.request(
@@ -212,53 +316,35 @@ class SyncTransport:
             )
             body = answer.content
         except requests.RequestException as err:
-            elapsed_ms = (time.monotonic() - started) * 1000
-            log.info(
-                "CDM %s %s failed after %.0f ms (attempt %d): %s",
-                request.method,
-                path,
-                elapsed_ms,
-                attempt,
-                type(err).__name__,
-            )
+            log_no_answer(request.method, path, started, attempt, err)
             raise self._transport_failure(err, request.method, path) from err
-        elapsed_ms = (time.monotonic() - started) * 1000
         self._server_clock.observe(answer.headers.get("Date"))
-        level = logging.DEBUG if answer.status_code < 400 else logging.INFO
-        log.log(
-            level,
-            "CDM %s %s -> HTTP %d in %.0f ms (attempt %d)",
-            request.method,
-            path,
-            answer.status_code,
-            elapsed_ms,
-            attempt,
-        )
+        log_answer(request.method, path, answer.status_code, started, attempt)
         return HttpResponse(answer.status_code, {name.lower(): value for name, value in answer.headers.items()}, body)
 
     def _transport_failure(self, err: Exception, method: str, path: str) -> AttemptFailure:
-        import requests
+        return no_answer_failure(_no_answer_kind(err), err, method, path, self._settings)
 
-        reason = str(err)[:_REASON_CHARS]
-        if isinstance(err, requests.exceptions.SSLError):
-            return transport_failure(
-                f"TLS failure talking to CDM (check 'verify'): {reason}", method, path, retryable=False
-            )
-        if isinstance(err, requests.exceptions.ConnectTimeout) or _never_connected(err):
-            return transport_failure(f"Could not connect to CDM: {reason}", method, path, retryable=True)
-        if isinstance(err, requests.exceptions.ReadTimeout):
-            message = f"No answer from CDM within {self._settings.read_timeout_s:g} s"
-            return transport_failure(message, method, path, retryable=True, ambiguous=True)
-        if isinstance(
-            err,
-            (
-                requests.exceptions.ConnectionError,
-                requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError,
-            ),
-        ):
-            return transport_failure(f"Connection to CDM lost: {reason}", method, path, retryable=True, ambiguous=True)
-        return transport_failure(f"Request to CDM failed: {reason}", method, path, retryable=False)
+
+def _no_answer_kind(err: Exception) -> NoAnswer:
+    import requests
+
+    if isinstance(err, requests.exceptions.SSLError):
+        return NoAnswer.TLS
+    if isinstance(err, requests.exceptions.ConnectTimeout) or _never_connected(err):
+        return NoAnswer.NOT_CONNECTED
+    if isinstance(err, requests.exceptions.ReadTimeout):
+        return NoAnswer.TIMED_OUT
+    if isinstance(
+        err,
+        (
+            requests.exceptions.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        ),
+    ):
+        return NoAnswer.LOST
+    return NoAnswer.OTHER
 
 
 def _never_connected(err: BaseException) -> bool:

@@ -87,6 +87,10 @@ class CdmHook(BaseHook):
         if "transport" in self.__dict__:
             self.transport.close()
 
+    def resolve_cluster_id(self, cluster_id: str | None = None) -> str:
+        """``cluster_id``, else the connection's ``cluster_id`` extra; CdmConfigError when neither is set."""
+        return self._cluster(cluster_id)
+
     def _cluster(self, cluster_id: str | None) -> str:
         chosen = cluster_id or self.settings.cluster_id
         if not chosen:
@@ -203,23 +207,9 @@ class CdmHook(BaseHook):
         return list(self._walk(lambda page_no: ops.list_submissions(cluster, job_name, page_no=page_no), 100))
 
     def _walk(self, page_call: Callable[[int], ops.CdmCall[Page[T]]], page_size: int) -> Iterator[T]:
-        """Items of every page: until a short or empty page, ``total`` reached, or a page repeated."""
+        """Items of every page (stop rules in :class:`~airflow_provider_cdm.client.operations.PageWalk`)."""
         page_call(1)  # check the arguments now, not at the first next()
-        return self._pages(page_call, page_size)
-
-    def _pages(self, page_call: Callable[[int], ops.CdmCall[Page[T]]], page_size: int) -> Iterator[T]:
-        page_no, seen = 1, 0
-        previous: tuple[T, ...] = ()
-        while True:
-            page = self.transport.execute(page_call(page_no))
-            if not page.items or page.items == previous:  # a server ignoring page_no repeats its first page
-                return
-            yield from page.items
-            seen += len(page.items)
-            if len(page.items) < page_size or (page.total is not None and seen >= page.total):
-                return
-            previous = page.items
-            page_no += 1
+        return self.transport.iter_pages(page_call, page_size)
 
     # --- clusters -----------------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Airflow triggers of the CDM provider (deferrable waits in the triggerer)."""

@@ -1,0 +1,374 @@
+"""CdmJobStatusTrigger: waits in the triggerer for one CDM run to end, without blocking its event loop.
+
+The trigger watches a run that a task already started (it never starts anything), so a trigger rebuilt
+from :meth:`CdmJobStatusTrigger.serialize` after a triggerer restart simply resumes watching. Each
+status answer is judged by :meth:`StatusRules.judge` against the run's :class:`RunRef`, the one place
+that decides what a status means. Exactly one event is fired::
+
+    {"status": "success" | "failed" | "timeout" | "error",
+     "run": RunRef.to_json(), "submission": Submission.to_json() or None, "message": "..."}
+
+Stopping the job when a user kills the task: on Airflow 3.3+ the triggerer calls :meth:`on_kill`
+when a user marks or clears the deferred task, and the trigger stops the CDM run if ``stop_on_kill``
+is set. It never stops anything in :meth:`cleanup` (which also runs on triggerer shutdown, restart
+and redistribution). Older Airflow versions have no such hook: there the operator's own ``on_kill``
+and timeout handling are what stop the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_cdm.api.endpoints import LIST_PAGE_SIZE_RANGE
+from airflow_provider_cdm.client import operations as ops
+from airflow_provider_cdm.client.async_transport import AsyncTransport, aload_settings, settings_keywords
+from airflow_provider_cdm.client.exceptions import CdmConfigError, CdmJobNotRunningError
+from airflow_provider_cdm.client.models import Submission
+from airflow_provider_cdm.client.retry import RetryPolicy
+from airflow_provider_cdm.client.runs import RunRef, StatusRules, Verdict
+from airflow_provider_cdm.hooks.cdm import CdmHook
+
+EVENT_SUCCESS = "success"
+EVENT_FAILED = "failed"
+EVENT_TIMEOUT = "timeout"
+EVENT_ERROR = "error"
+EVENT_STATUSES = (EVENT_SUCCESS, EVENT_FAILED, EVENT_TIMEOUT, EVENT_ERROR)
+
+HISTORY_PAGE_SIZE = LIST_PAGE_SIZE_RANGE[1]
+# on_kill() gets a bounded time from the triggerer (30 s by default): stay well inside it.
+ON_KILL_TIMEOUT_S = 20.0
+
+T = TypeVar("T")
+
+
+class CdmJobStatusTrigger(BaseTrigger):
+    """Polls the status of one CDM run until it ends, the deadline passes, or CDM refuses to answer.
+
+    :param run: the watched run, ``RunRef.to_json()`` (job_name, cluster_id, submission_id, not_before_ms).
+    :param end_time: wall-clock deadline, epoch seconds (``time.time()`` based).
+    :param poll_interval: seconds between status reads.
+    :param cdm_conn_id: the CDM connection.
+    :param rules: ``StatusRules.to_json()``; None for the defaults.
+    :param stop_on_kill: stop the CDM run when a user kills the deferred task (Airflow 3.3+).
+    :param hook_params: JSON-only ``CdmHook`` keyword overrides (region, project_id, timeout, verify,
+        retry_policy as a dict, ...).
+    """
+
+    def __init__(
+        self,
+        *,
+        run: Mapping[str, Any],
+        end_time: float,
+        poll_interval: float = 10.0,
+        cdm_conn_id: str = CdmHook.default_conn_name,
+        rules: Mapping[str, Any] | None = None,
+        stop_on_kill: bool = False,
+        hook_params: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call,unused-ignore]
+        self.run_ref = _run_ref(run)
+        self.end_time = _number("end_time", end_time)
+        self.poll_interval = _number("poll_interval", poll_interval)
+        if self.poll_interval <= 0:
+            raise CdmConfigError("poll_interval", f"got {poll_interval!r}", "a number of seconds > 0")
+        if not isinstance(cdm_conn_id, str) or not cdm_conn_id:
+            raise CdmConfigError("cdm_conn_id", f"got {cdm_conn_id!r}", "a connection id")
+        self.cdm_conn_id = cdm_conn_id
+        self.rules_json = _rules_json(rules)
+        self.rules = StatusRules.from_json(self.rules_json) if self.rules_json is not None else StatusRules()
+        if not isinstance(stop_on_kill, bool):
+            raise CdmConfigError("stop_on_kill", f"got {stop_on_kill!r}", "true or false")
+        self.stop_on_kill = stop_on_kill
+        self.hook_params = _hook_params(hook_params)
+        self._transport: AsyncTransport | None = None
+        self._secrets: tuple[str, ...] = ()
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        cls = type(self)
+        return (
+            f"{cls.__module__}.{cls.__qualname__}",
+            {
+                "run": self.run_ref.to_json(),
+                "end_time": self.end_time,
+                "poll_interval": self.poll_interval,
+                "cdm_conn_id": self.cdm_conn_id,
+                "rules": self.rules_json,
+                "stop_on_kill": self.stop_on_kill,
+                "hook_params": dict(self.hook_params),
+            },
+        )
+
+    # --- the wait ----------------------------------------------------------------------------------
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the run ends or the deadline passes; yields exactly one event."""
+        try:
+            event = await self._watch()
+        except Exception as err:  # noqa: BLE001 - the task gets an error event, not a trigger traceback
+            message = f"Could not watch {self._describe()}: {self._redact(str(err))}"
+            self.log.error("%s", message)
+            event = self._event(EVENT_ERROR, None, message)
+        yield TriggerEvent(event)  # type: ignore[no-untyped-call,unused-ignore]
+
+    async def _watch(self) -> dict[str, Any]:
+        """The event's payload; CDM's errors (after the retry policy gave up) are raised."""
+        transport = await self._get_transport()
+        status_call = ops.job_status(self.run_ref.cluster_id, self.run_ref.job_name)
+        submission: Submission | None = None
+        while True:
+            try:
+                submission = await _within(self._read_budget(transport), transport.execute(status_call))
+            except _Expired:
+                return self._timeout_event(submission, "CDM did not answer the last status read in time")
+            verdict = self.rules.judge(submission, self.run_ref)
+            self._log_progress(submission, verdict)
+            if verdict is Verdict.SUPERSEDED and submission is not None:
+                ours = await self._from_history(transport)
+                if ours is None:
+                    return self._event(
+                        EVENT_ERROR,
+                        submission,
+                        f"{self._describe()} is no longer CDM's latest run (run {submission.submission_id} is) "
+                        "and is not in the job's run history: its outcome is unknown",
+                    )
+                submission, verdict = ours, self.rules.judge(ours, self.run_ref)
+                self._log_progress(submission, verdict, source="run history")
+            if submission is not None and verdict is Verdict.SUCCEEDED:
+                return self._event(EVENT_SUCCESS, submission, self._success_message(submission))
+            if submission is not None and verdict is Verdict.FAILED:
+                return self._event(EVENT_FAILED, submission, self._failure_message(submission))
+            remaining = self.end_time - time.time()
+            if remaining <= 0:
+                return self._timeout_event(submission)
+            await asyncio.sleep(min(self.poll_interval, remaining))
+
+    def _read_budget(self, transport: AsyncTransport) -> float:
+        """How long a status read may take: until the deadline plus one attempt's time (so a read in a
+        retry storm cannot hold the timeout event back by the retry policy's whole time budget)."""
+        settings = transport.settings
+        return max(0.0, self.end_time - time.time()) + settings.connect_timeout_s + settings.read_timeout_s
+
+    async def _from_history(self, transport: AsyncTransport) -> Submission | None:
+        """Our run as the run history reports it (None when the history does not hold it)."""
+        pages = transport.iter_pages(
+            lambda page_no: ops.list_submissions(
+                self.run_ref.cluster_id, self.run_ref.job_name, page_no=page_no, page_size=HISTORY_PAGE_SIZE
+            ),
+            HISTORY_PAGE_SIZE,
+        )
+        async with contextlib.aclosing(pages):  # found early: read no further page
+            async for item in pages:
+                if self.run_ref.relation(item) == 0:
+                    return item
+        return None
+
+    # --- kill and cleanup --------------------------------------------------------------------------
+
+    async def on_kill(self) -> None:
+        """Airflow 3.3+: a user marked or cleared the deferred task; stop the run if ``stop_on_kill``.
+
+        Only the watched run is stopped: when CDM's active run is another one (ours ended, someone
+        started the job again), nothing is stopped. Errors are logged, not raised.
+        """
+        if not self.stop_on_kill:
+            self.log.info("Task killed; leaving %s running (stop_on_kill is false)", self._describe())
+            return
+        try:
+            await _within(ON_KILL_TIMEOUT_S, self._stop_our_run())
+        except _Expired:
+            self.log.warning("Could not stop %s within %g s", self._describe(), ON_KILL_TIMEOUT_S)
+        except Exception as err:  # noqa: BLE001 - on_kill must not fail the triggerer
+            self.log.warning("Could not stop %s: %s", self._describe(), self._redact(str(err)))
+
+    async def _stop_our_run(self) -> None:
+        transport = await self._get_transport()
+        run = self.run_ref
+        latest = await transport.execute(ops.job_status(run.cluster_id, run.job_name))
+        if latest is None or not latest.is_active or run.relation(latest) != 0:
+            state = "no run" if latest is None else f"run {latest.submission_id} {latest.status_text}"
+            self.log.info("Task killed; not stopping %s: CDM's latest is %s", self._describe(), state)
+            return
+        try:
+            refusals = await transport.execute(ops.stop_job(run.cluster_id, run.job_name))
+        except CdmJobNotRunningError as err:  # Cdm.0053: it ended between the status read and the stop
+            self.log.info("Task killed; %s had ended already (%s)", self._describe(), err)
+            return
+        if refusals:
+            reasons = "; ".join(message.message for message in refusals)
+            self.log.warning("Task killed; CDM did not stop %s: %s", self._describe(), reasons)
+        else:
+            self.log.info("Task killed; stopped %s", self._describe())
+
+    async def cleanup(self) -> None:
+        """Close the HTTP client. Never stops the CDM run: this also runs on triggerer restarts."""
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            await transport.aclose()
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    async def _get_transport(self) -> AsyncTransport:
+        if self._transport is None:
+            settings = await aload_settings(self.cdm_conn_id, hook=CdmHook, **self.hook_params)
+            self._secrets = settings.secrets()
+            if self._transport is None:
+                self._transport = AsyncTransport(settings, on_token=_amask_secret)
+        return self._transport
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _describe(self) -> str:
+        run = self.run_ref
+        which = f"run {run.submission_id}" if run.submission_id is not None else "the latest run"
+        return f"{which} of CDM job {run.job_name!r} (cluster {run.cluster_id})"
+
+    def _event(self, status: str, submission: Submission | None, message: str) -> dict[str, Any]:
+        return {
+            "status": status,
+            "run": self.run_ref.to_json(),
+            "submission": submission.to_json() if submission is not None else None,
+            "message": message,
+        }
+
+    def _timeout_event(self, submission: Submission | None, why: str | None = None) -> dict[str, Any]:
+        deadline = datetime.fromtimestamp(self.end_time, tz=timezone.utc).isoformat(timespec="seconds")
+        last = _state(submission) if submission is not None else "no run reported yet"
+        message = f"{self._describe()} did not end before the deadline {deadline} (last seen: {last})"
+        return self._event(EVENT_TIMEOUT, submission, f"{message}; {why}" if why else message)
+
+    def _success_message(self, submission: Submission) -> str:
+        return f"{self._describe()} ended {submission.status_text}: {_rows(submission)}"
+
+    def _failure_message(self, submission: Submission) -> str:
+        summary = submission.error_summary or "CDM gave no error summary"
+        return f"{self._describe()} ended {submission.status_text}: {summary}"
+
+    def _log_progress(self, submission: Submission | None, verdict: Verdict, *, source: str = "status") -> None:
+        if submission is None:
+            self.log.info("%s: no run reported yet (%s); waiting", self._describe(), source)
+            return
+        self.log.info(
+            "%s: %s (%s; CDM run %s, verdict %s)",
+            self._describe(),
+            _state(submission),
+            source,
+            submission.submission_id,
+            verdict.value,
+        )
+
+
+class _Expired(Exception):
+    """The time given to an awaitable ran out."""
+
+
+async def _within(seconds: float, awaitable: Awaitable[T]) -> T:
+    """``await awaitable``, or raise :class:`_Expired` after ``seconds`` (it is then cancelled).
+
+    Not ``asyncio.wait_for``: before Python 3.12 that swallows a cancellation of the caller which
+    arrives as the awaited result does, and a cancelled trigger would go on polling.
+    """
+    task = asyncio.ensure_future(awaitable)
+    try:
+        await asyncio.wait({task}, timeout=seconds)
+    finally:
+        if not task.done():  # timed out, or the caller was cancelled: stop the work, let it unwind
+            task.cancel()
+            await asyncio.wait({task})
+    if task.cancelled():
+        raise _Expired
+    return task.result()
+
+
+def _state(submission: Submission) -> str:
+    progress = f"{submission.progress:g}%" if submission.progress is not None and submission.progress >= 0 else "n/a"
+    return f"{submission.status_text}, progress {progress}, {_rows(submission)}"
+
+
+def _rows(submission: Submission) -> str:
+    rows = submission.rows_written
+    if rows is None:
+        rows = submission.counters.get("ROWS_WRITTEN")
+    return f"{rows} rows written" if rows is not None else "rows written unknown"
+
+
+async def _amask_secret(secret: str) -> None:
+    """Mask a fetched IAM token in the logs without blocking the loop (async API on Airflow 3)."""
+    try:
+        from airflow.sdk.log import amask_secret  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # Airflow 2: masking is in-process, no I/O
+        from airflow.providers.common.compat.sdk import mask_secret
+
+        mask_secret(secret)
+        return
+    await amask_secret(secret)
+
+
+# --- argument checks (at defer time, in the worker: a bad trigger fails the task before it waits) ---
+
+
+def _number(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CdmConfigError(name, f"got {value!r}", "a number")
+    return float(value)
+
+
+def _run_ref(run: object) -> RunRef:
+    expected = "RunRef.to_json(): job_name, cluster_id, submission_id, not_before_ms"
+    if not isinstance(run, Mapping):
+        raise CdmConfigError("run", f"got a {type(run).__name__}", expected)
+    for key in ("submission_id", "not_before_ms"):
+        value = run.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise CdmConfigError(f"run.{key}", f"got {value!r}", "an integer or null")
+    try:
+        ref = RunRef.from_json(run)
+    except KeyError as missing:
+        raise CdmConfigError("run", f"has no {missing}", expected) from None
+    ops.job_status(ref.cluster_id, ref.job_name)  # refuses names that cannot go into a path
+    return ref
+
+
+def _rules_json(rules: object) -> dict[str, list[str]] | None:
+    if rules is None:
+        return None
+    if not isinstance(rules, Mapping):
+        raise CdmConfigError("rules", f"got a {type(rules).__name__}", "StatusRules.to_json() or null")
+    try:
+        return StatusRules.from_json(rules).to_json()
+    except ValueError as err:
+        raise CdmConfigError("rules", str(err), "StatusRules.to_json() or null") from None
+
+
+def _hook_params(params: object) -> dict[str, Any]:
+    """CdmHook keyword overrides as plain JSON (tuples become lists, a RetryPolicy its fields)."""
+    if params is None:
+        return {}
+    allowed = settings_keywords()
+    if not isinstance(params, Mapping):
+        raise CdmConfigError("hook_params", f"got a {type(params).__name__}", "a JSON object")
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise CdmConfigError("hook_params", f"unknown keys {unknown}", f"any of {sorted(allowed)}")
+    checked: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, RetryPolicy):
+            value = dataclasses.asdict(value)
+        try:
+            checked[key] = json.loads(json.dumps(value))
+        except (TypeError, ValueError):
+            raise CdmConfigError(
+                f"hook_params[{key!r}]", f"a {type(value).__name__} is not JSON", "JSON values only"
+            ) from None
+    return checked
