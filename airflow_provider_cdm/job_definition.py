@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ __all__ = [
     "CdmJobDefinition",
     "CdmJobDefinitionError",
     "JobDefinitionSource",
+    "apply_variables",
     "load_job_definition",
     "load_job_definitions",
     "to_config_value",
@@ -194,6 +196,28 @@ def load_job_definitions(value: JobDefinitionSource) -> list[dict[str, Any]]:
             seen.setdefault(name, index)
     if problems:
         raise CdmJobDefinitionError(problems)
+    return result
+
+
+_VARIABLE = re.compile(r"\$\{([^{}]+)\}")
+
+
+def apply_variables(job: Mapping[str, Any], variables: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a raw Job whose config input values have each ``${name}`` of ``variables`` replaced.
+
+    What CDM does with a start's variables, for the create-and-execute call, whose body cannot carry
+    them. Placeholders of names not given are left as they are.
+    """
+    values = {str(name): to_config_value(f"variables[{name!r}]", value) for name, value in variables.items()}
+    result: dict[str, Any] = _plain(job)
+    for field_name in CONFIG_VALUE_FIELDS:
+        field_values = result.get(field_name)
+        configs = field_values.get("configs") if isinstance(field_values, dict) else None
+        for config in configs if isinstance(configs, list) else []:
+            inputs = config.get("inputs") if isinstance(config, dict) else None
+            for item in inputs if isinstance(inputs, list) else []:
+                if isinstance(item, dict) and isinstance(item.get("value"), str):
+                    item["value"] = _VARIABLE.sub(lambda found: values.get(found[1], found[0]), item["value"])
     return result
 
 

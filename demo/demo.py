@@ -1,69 +1,112 @@
-"""`make demo`: a CDM job's whole life through CdmHook, against a local CDM emulator.
+"""`make demo`: the first example DAG, end to end, with `airflow dags test` against a local CDM emulator.
 
-Starts the emulator, points the `cdm_default` connection at it, then creates a job, starts it with
-variables, waits for it to finish while printing its progress, and prints the result. No cloud
-account, no network beyond 127.0.0.1.
+Starts the emulator, points `cdm_default` at it (the `AIRFLOW_CONN_CDM_DEFAULT` line it prints), makes
+a throw-away Airflow home with `example_dags/` as its DAGs folder, runs `airflow db migrate`, then
+`airflow dags test example_cdm_create_and_start`: it creates the CDM job `orders_to_obs`, starts it
+for the day and waits for it in a trigger (run inline by `dags test`), then reports its counters.
+Finally prints a summary: the task states, the job's final status and counters, and the requests the
+emulator served. No cloud account, no network beyond 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
 
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="cdm-demo-airflow-home-"))
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+ROOT = Path(__file__).resolve().parents[1]
+DAG_ID = "example_cdm_create_and_start"
+JOB_NAME = "orders_to_obs"  # the job that DAG creates
+JOB_DURATION_S = "4"  # how long the emulator's runs take: long enough to watch the progress
+# Lines of `airflow dags test` worth showing as it runs (the full output is shown if it fails).
+SHOWN = (JOB_NAME, "[DAG TEST] running trigger", "Marking run", "ERROR", "Error")
 
-from airflow_provider_cdm.job_definition import CdmJobDefinition  # noqa: E402  (no Airflow import)
 
-JOB = CdmJobDefinition(
-    name="demo_orders_to_obs",
-    from_connector="generic-jdbc-connector",
-    from_link="demo_postgres",
-    from_config={"schemaName": "public", "tableName": "orders", "whereClause": "order_date = '${date}'"},
-    to_connector="obs-connector",
-    to_link="demo_obs",
-    to_config={"bucketName": "warehouse", "outputDirectory": "/orders/${date}/", "outputFormat": "CSV_FILE"},
-    driver_config={"throttlingConfig": {"numExtractors": 4}},
-)
+def airflow(env: dict[str, str], *args: str, show: bool = False) -> str:
+    """Run an `airflow` command in the demo's environment; its output, or exit with it on failure."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "airflow", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if show and any(marker in line for marker in SHOWN):
+            print("  | " + line.rstrip()[:220])
+    if process.wait() != 0:
+        print("".join(lines[-80:]), file=sys.stderr)
+        sys.exit(f"airflow {' '.join(args)} failed with exit code {process.returncode}")
+    return "".join(lines)
 
 
 def main() -> int:
-    from airflow_provider_cdm.emulator.testing import run_emulator
-    from airflow_provider_cdm.hooks.cdm import CdmHook
+    from airflow_provider_cdm.emulator.testing import run_emulator  # standard library only: no Airflow yet
 
-    with run_emulator("--job-duration", "4") as emulator:
-        os.environ.update(emulator.env)
-        print(f"CDM emulator listening on {emulator.url} (project {emulator.project_id})")
-        hook = CdmHook()
-        clusters = hook.list_clusters()
-        print("clusters: " + ", ".join(f"{c.name} ({c.id}, status {c.status.name if c.status else '?'})" for c in clusters))
-
-        created = hook.create_job(JOB.to_api())
-        print(f"created job {created.name!r} in cluster {emulator.cluster_id}")
-        submission = hook.start_job(JOB.name, variables={"date": "2026-11-22"})
-        print(f"started run {submission.submission_id} ({submission.status.value if submission.status else '?'})")
+    with (
+        run_emulator("--job-duration", JOB_DURATION_S) as emulator,
+        tempfile.TemporaryDirectory(prefix="cdm-demo-airflow-home-") as home,
+    ):
+        env = {
+            **os.environ,
+            **emulator.env,
+            "AIRFLOW_HOME": home,
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "CDM_EXAMPLE_POLL_INTERVAL": "1",  # the example polls every 30 s against real CDM
+        }
+        print(f"CDM emulator on {emulator.url} (project {emulator.project_id}, cluster {emulator.cluster_id})")
+        print(f"Airflow home {home}; DAGs folder {env['AIRFLOW__CORE__DAGS_FOLDER']}")
 
         started = time.monotonic()
-        while True:
-            current = hook.get_job_status(JOB.name)
-            if current is not None:
-                print(f"  {current.status.value if current.status else current.raw.get('status'):<10} {current.progress or 0:5.1f}%")
-                if current.is_terminal:
-                    break
-            if time.monotonic() - started > 60:
-                print("the job did not finish within 60 s", file=sys.stderr)
-                return 1
-            time.sleep(0.5)
+        airflow(env, "db", "migrate")
+        print(f"airflow db migrate: done in {time.monotonic() - started:.0f} s")
 
-        print("result:")
-        print(json.dumps(current.to_json(), indent=2, sort_keys=True))
-        hook.delete_job(JOB.name)
-        print(f"deleted job {JOB.name!r}; requests made: {json.dumps(emulator.stats()['requests'], sort_keys=True)}")
+        logical_date = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+        print(f"airflow dags test {DAG_ID} {logical_date}:")
+        started = time.monotonic()
+        airflow(env, "dags", "test", DAG_ID, logical_date, show=True)
+        print(f"airflow dags test: done in {time.monotonic() - started:.0f} s")
+
+        states = _task_states(env, logical_date)
+        os.environ.update({key: env[key] for key in ("AIRFLOW_HOME", "AIRFLOW__CORE__LOAD_EXAMPLES", *emulator.env)})
+        from airflow_provider_cdm.hooks.cdm import CdmHook
+
+        hook = CdmHook()
+        final = hook.get_job_status(JOB_NAME)
         hook.close()
-        return 0 if current.is_success else 1
+        stats = emulator.stats()
+
+    print("\nSummary")
+    print("  task states: " + ", ".join(f"{task} {state}" for task, state in states.items()))
+    if final is None:
+        print(f"  CDM job {JOB_NAME}: no run known")
+    else:
+        print(f"  CDM job {JOB_NAME}: run {final.submission_id} {final.status_text}, progress {final.progress}%")
+        for name, value in sorted(final.counters.items()):
+            print(f"    {name:<22} {value}")
+    print(
+        "  emulator requests: " + ", ".join(f"{op} {_codes(codes)}" for op, codes in sorted(stats["requests"].items()))
+    )
+    print(f"  runs started: {json.dumps(stats['starts'], sort_keys=True)}")
+    succeeded = bool(states) and set(states.values()) == {"success"} and final is not None and final.is_success
+    print("\nThe example pipeline " + ("succeeded." if succeeded else "did NOT succeed."))
+    return 0 if succeeded else 1
+
+
+def _task_states(env: dict[str, str], logical_date: str) -> dict[str, str]:
+    output = airflow(env, "tasks", "states-for-dag-run", DAG_ID, logical_date, "--output", "json")
+    rows: list[dict[str, Any]] = json.loads(output[output.index("[") :])
+    return {row["task_id"]: row["state"] for row in rows}
+
+
+def _codes(codes: dict[str, int]) -> str:
+    return "/".join(f"{count}x{status}" for status, count in sorted(codes.items()))
 
 
 if __name__ == "__main__":

@@ -81,8 +81,14 @@ def status_set(statuses: Iterable[str | JobStatus] | None, default: frozenset[Jo
 
 @dataclass(frozen=True)
 class StatusRules:
-    """Which statuses end a wait, and how. Defaults: SUCCEEDED succeeds; FAILED, FAILURE_ON_SUBMIT and
-    UNKNOWN fail; NEVER_EXECUTED for a run that was started fails (CDM lost or refused the start)."""
+    """Which statuses end a wait, and how.
+
+    Defaults: SUCCEEDED succeeds; FAILED, FAILURE_ON_SUBMIT and UNKNOWN fail; NEVER_EXECUTED fails (for a
+    started run, CDM lost or refused the start; for a watched job, there is no run to wait for). A
+    terminal status (or NEVER_EXECUTED) that is not a success status always fails, whatever the failure
+    set says, so no wait can hang on a run that will never change. Giving only one of the two sets
+    takes the other's defaults minus the statuses given.
+    """
 
     success: frozenset[JobStatus] = SUCCESS_STATUSES
     failure: frozenset[JobStatus] = FAILURE_STATUSES | {JobStatus.NEVER_EXECUTED}
@@ -97,10 +103,13 @@ class StatusRules:
         cls, success: Iterable[str | JobStatus] | None = None, failure: Iterable[str | JobStatus] | None = None
     ) -> StatusRules:
         defaults = cls()
-        return cls(
-            status_set(success, defaults.success, "success_statuses"),
-            status_set(failure, defaults.failure, "failure_statuses"),
-        )
+        success_set = status_set(success, defaults.success, "success_statuses")
+        failure_set = status_set(failure, defaults.failure, "failure_statuses")
+        if success is not None and failure is None:
+            failure_set -= success_set
+        elif failure is not None and success is None:
+            success_set -= failure_set
+        return cls(success_set, failure_set)
 
     def to_json(self) -> dict[str, list[str]]:
         return {"success": sorted(s.value for s in self.success), "failure": sorted(s.value for s in self.failure)}
@@ -122,6 +131,6 @@ class StatusRules:
         status = submission.status
         if status in self.success:
             return Verdict.SUCCEEDED
-        if status in self.failure:
+        if status is not None and (status in self.failure or status.is_terminal or status is JobStatus.NEVER_EXECUTED):
             return Verdict.FAILED
         return Verdict.WAITING

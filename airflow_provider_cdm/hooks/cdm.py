@@ -124,9 +124,9 @@ class CdmHook(BaseHook):
         definition = ops.check_job(job)
         candidates = clusters or [self._cluster(None)]
         cluster_id, runs = self.transport.execute(ops.create_and_start_job(definition, candidates))
-        return (cluster_id or self._locate(definition, candidates)), runs
+        return (cluster_id or self.locate_job(definition, candidates)), runs
 
-    def _locate(self, definition: Mapping[str, Any], clusters: Sequence[str]) -> str | None:
+    def locate_job(self, definition: Mapping[str, Any], clusters: Sequence[str]) -> str | None:
         """The candidate cluster holding a job with this definition; None when none is found."""
         for cluster_id in clusters:
             try:

@@ -79,7 +79,7 @@ def test_hook_params_become_plain_json() -> None:
         ({"run": {"job_name": "a/b", "cluster_id": "c"}}, "job_name"),
         ({"run": {**RUN.to_json(), "submission_id": "42"}}, "run.submission_id"),
         ({"rules": {"success": ["DONE"]}}, "rules"),
-        ({"rules": {"success": ["FAILED"]}}, "rules"),  # FAILED both success and failure
+        ({"rules": {"success": ["FAILED"], "failure": ["FAILED"]}}, "rules"),  # both success and failure
         ({"end_time": "tomorrow"}, "end_time"),
         ({"poll_interval": 0}, "poll_interval"),
         ({"stop_on_kill": "yes"}, "stop_on_kill"),

@@ -63,11 +63,28 @@ def test_runs_without_ids_are_matched_by_creation_date() -> None:
 def test_custom_rules_and_refusals() -> None:
     rules = StatusRules.from_names(success=["succeeded", "unknown"], failure=["FAILED"])
     assert rules.judge(submission("UNKNOWN")) is Verdict.SUCCEEDED
-    assert rules.judge(submission("FAILURE_ON_SUBMIT")) is Verdict.WAITING
     with pytest.raises(ValueError, match="'DONE'"):
         StatusRules.from_names(success=["DONE"])
     with pytest.raises(ValueError, match="both success and failure"):
-        StatusRules.from_names(success=["FAILED"])
+        StatusRules.from_names(success=["FAILED"], failure=["FAILED"])
+
+
+def test_one_set_given_takes_the_others_defaults_minus_it() -> None:
+    rules = StatusRules.from_names(success=["SUCCEEDED", "UNKNOWN"])
+    assert rules.judge(submission("UNKNOWN")) is Verdict.SUCCEEDED
+    assert rules.judge(submission("FAILED")) is Verdict.FAILED
+    rules = StatusRules.from_names(failure=["SUCCEEDED"])
+    assert rules.judge(submission("SUCCEEDED")) is Verdict.FAILED
+
+
+@pytest.mark.parametrize("status", ["FAILURE_ON_SUBMIT", "UNKNOWN", "NEVER_EXECUTED"])
+def test_a_terminal_status_outside_both_sets_fails_rather_than_waiting_forever(status: str) -> None:
+    rules = StatusRules.from_names(success=["SUCCEEDED"], failure=["FAILED"])
+    assert rules.judge(submission(status)) is Verdict.FAILED
+
+
+def test_failure_statuses_can_add_non_terminal_ones() -> None:
+    assert StatusRules.from_names(failure=["FAILED", "PENDING"]).judge(submission("PENDING")) is Verdict.FAILED
 
 
 def test_json_round_trips() -> None:

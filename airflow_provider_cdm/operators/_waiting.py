@@ -1,0 +1,465 @@
+"""Waiting for one CDM run: what the start operators and the sensor share.
+
+A wait is bound to a run (:class:`RunRef`) and every status answer is judged by :class:`StatusRules`
+(``client.runs``: the one place that decides what a status means). This module reads the status,
+resolves a run that a newer one superseded from the run history, polls until a verdict or a
+deadline, stops a run a task owns, checks the trigger's events and shapes what a task returns or
+raises. :class:`WaitingOperator` is the base of the two operators that start a run and wait for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Collection, Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Protocol
+
+from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, conf
+
+from airflow_provider_cdm.api.statuses import JobStatus
+from airflow_provider_cdm.client.exceptions import CdmJobNotRunningError
+from airflow_provider_cdm.client.models import Submission
+from airflow_provider_cdm.client.runs import RunRef, StatusRules, Verdict
+from airflow_provider_cdm.hooks.cdm import CdmHook
+from airflow_provider_cdm.triggers.cdm import EVENT_STATUSES, CdmJobStatusTrigger
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+# XCom keys a start task pushes as soon as its run is known.
+SUBMISSION_ID_KEY = "submission_id"
+RUN_KEY = "cdm_run"  # RunRef.to_json(): what execute_complete checks the trigger's event against
+# The trigger's deadline when a task sets no timeout of its own: far enough to never be reached.
+NO_DEADLINE_S = 10 * 365 * 24 * 3600.0
+# How long a stop may take to end a run before a restart, replace or delete gives up, and how often to look.
+STOP_WAIT_S = 300.0
+STOP_POLL_S = 2.0
+
+
+class Log(Protocol):
+    """What is logged to: an operator's ``self.log`` on either Airflow line."""
+
+    def info(self, message: str, /, *args: Any) -> Any: ...
+
+    def warning(self, message: str, /, *args: Any) -> Any: ...
+
+    def error(self, message: str, /, *args: Any) -> Any: ...
+
+
+class CdmJobFailedError(AirflowException):
+    """The watched run ended in a failure status; the message carries CDM's status and error details."""
+
+    def __init__(self, message: str, *, run: RunRef, submission: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.run = run
+        self.submission = dict(submission) if submission is not None else None
+
+
+class CdmJobTimeoutError(AirflowException):
+    """The watched run did not end within the task's own ``timeout``."""
+
+    def __init__(self, run: RunRef, elapsed_s: float | None, timeout: float | None, *, stopped: bool) -> None:
+        self.run, self.elapsed_s, self.timeout, self.stopped = run, elapsed_s, timeout, stopped
+        waited = f"after {elapsed_s:.1f} s" if elapsed_s is not None else "at its deadline"
+        limit = f" (timeout {timeout:g} s)" if timeout is not None else ""
+        outcome = "stopped the CDM job" if stopped else "left the CDM job as it is"
+        super().__init__(f"{describe_run(run)} had not finished {waited}{limit}; {outcome}")
+
+
+# --- parameters -------------------------------------------------------------------------------------
+
+
+def check_choice(name: str, value: object, choices: Collection[str]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name}={value!r} is not valid; expected one of {', '.join(repr(c) for c in choices)}")
+    return value
+
+
+def check_seconds(name: str, value: object, *, expected: str = "a positive number of seconds") -> float:
+    """A positive, finite number of seconds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name}={value!r} is not valid; expected {expected}")
+    return float(value)
+
+
+def check_limit(name: str, value: object) -> float | None:
+    """A positive, finite number of seconds, or None for no limit."""
+    if value is None:
+        return None
+    return check_seconds(name, value, expected="a positive number of seconds or None (no limit)")
+
+
+def check_hook_params(value: object) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"hook_params={value!r} is not valid; expected a dict of CdmHook keyword arguments or None")
+    return dict(value)
+
+
+def make_rules(success_statuses: Any, failure_statuses: Any) -> StatusRules:
+    return StatusRules.from_names(success_statuses, failure_statuses)
+
+
+# --- what a run looks like in logs, results and errors ----------------------------------------------
+
+
+def describe_run(run: RunRef) -> str:
+    which = f"run {run.submission_id}" if run.submission_id is not None else "the run"
+    return f"{which} of CDM job {run.job_name!r} in cluster {run.cluster_id}"
+
+
+def bind_run(submission: Submission, job_name: str, cluster_id: str, sent_at_ms: int | None = None) -> RunRef:
+    """The run a start answer (or an attached status answer) names, under the job name the task asked for."""
+    return dataclasses.replace(RunRef.of(submission, cluster_id, sent_at_ms=sent_at_ms), job_name=job_name)
+
+
+def progress_line(submission: Mapping[str, Any] | None) -> str:
+    """Status, percentage, rows and bytes so far, from a ``Submission.to_json()``."""
+    if submission is None:
+        return "no run known yet"
+    parts = [str(submission.get("status"))]
+    progress = submission.get("progress")
+    if isinstance(progress, (int, float)) and progress >= 0:
+        parts.append(f"{progress:.1f}%")
+    counters = submission.get("counters") or {}
+    rows = counters.get("ROWS_WRITTEN", submission.get("rows_written"))
+    if rows is not None:
+        parts.append(f"{rows} rows written")
+    if counters.get("BYTES_WRITTEN") is not None:
+        parts.append(f"{counters['BYTES_WRITTEN']} bytes written")
+    return ", ".join(parts)
+
+
+def failure_message(run: RunRef, submission: Mapping[str, Any] | None, fallback: str = "") -> str:
+    """CDM's status, error summary and error details of a failed run."""
+    if submission is None:
+        return f"{describe_run(run)} failed: {fallback or 'CDM reported no details'}"
+    lines = [f"{describe_run(run)} ended with status {submission.get('status')}"]
+    lines.append(f"error summary: {submission.get('error_summary') or 'none given by CDM'}")
+    if submission.get("error_details"):
+        lines.append(f"error details: {submission['error_details']}")
+    return "\n".join(lines)
+
+
+def run_result(run: RunRef, submission: Mapping[str, Any]) -> dict[str, Any]:
+    """What a start task returns (JSON): the run, its status, counters, volumes and times."""
+    counters = dict(submission.get("counters") or {})
+    status = JobStatus.parse(submission.get("status"))
+    return {
+        "job_name": run.job_name,
+        "cluster_id": run.cluster_id,
+        "submission_id": submission.get("submission_id", run.submission_id),
+        "status": submission.get("status"),
+        "progress": submission.get("progress"),
+        "rows_read": counters.get("ROWS_READ"),
+        "rows_written": counters.get("ROWS_WRITTEN", submission.get("rows_written")),
+        "bytes_read": counters.get("BYTES_READ"),
+        "bytes_written": counters.get("BYTES_WRITTEN"),
+        "counters": counters,
+        "started_at": submission.get("execute_date") or submission.get("creation_date"),
+        "ended_at": submission.get("last_update_date") if status is not None and status.is_terminal else None,
+    }
+
+
+# --- reading and waiting ----------------------------------------------------------------------------
+
+
+def read_run(hook: CdmHook, run: RunRef, rules: StatusRules) -> tuple[Verdict, Submission | None]:
+    """The verdict on the watched run now; a run superseded by a newer one is read from the run history."""
+    latest = hook.get_job_status(run.job_name, run.cluster_id)
+    verdict = rules.judge(latest, run)
+    if verdict is not Verdict.SUPERSEDED:
+        return verdict, latest
+    ours = next((item for item in hook.list_submissions(run.job_name, run.cluster_id) if run.relation(item) == 0), None)
+    if ours is None:
+        newer = latest.submission_id if latest is not None else None
+        raise CdmJobFailedError(
+            f"{describe_run(run)} was followed by run {newer} and is not in the run history: its outcome is unknown",
+            run=run,
+        )
+    return rules.judge(ours, run), ours
+
+
+def wait_for_run(
+    hook: CdmHook,
+    run: RunRef,
+    rules: StatusRules,
+    first: Submission | None,
+    *,
+    poll_interval: float,
+    deadline: float,
+    log: Log,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Submission | None:
+    """Poll until the run succeeds (returned) or fails (raised); None once ``deadline`` (on ``clock``) passed."""
+    verdict = rules.judge(first, run)
+    submission = first
+    while True:
+        if verdict is Verdict.SUCCEEDED:
+            return submission
+        if verdict is Verdict.FAILED:
+            raise failed(run, submission.to_json() if submission else None, log)
+        remaining = deadline - clock()
+        if remaining <= 0:
+            return None
+        sleep(min(poll_interval, remaining))
+        verdict, submission = read_run(hook, run, rules)
+        log.info("%s: %s", describe_run(run), progress_line(submission.to_json() if submission else None))
+
+
+def failed(run: RunRef, submission: Mapping[str, Any] | None, log: Log, fallback: str = "") -> CdmJobFailedError:
+    message = failure_message(run, submission, fallback)
+    log.error("%s", message)
+    return CdmJobFailedError(message, run=run, submission=submission)
+
+
+def stop_run(hook: CdmHook, run: RunRef, log: Log) -> bool:
+    """Stop the run if it is CDM's latest and still active (never another run of the job)."""
+    latest = hook.get_job_status(run.job_name, run.cluster_id)
+    if latest is None or not latest.is_active or run.relation(latest) != 0:
+        log.info("Not stopping %s: it is no longer active", describe_run(run))
+        return False
+    try:
+        refusals = hook.stop_job(run.job_name, run.cluster_id)
+    except CdmJobNotRunningError:
+        log.info("Not stopping %s: it ended meanwhile", describe_run(run))
+        return False
+    if refusals:
+        log.warning("CDM did not stop %s: %s", describe_run(run), "; ".join(m.message for m in refusals))
+        return False
+    log.info("Stopped %s", describe_run(run))
+    return True
+
+
+def stop_and_settle(
+    hook: CdmHook,
+    job_name: str,
+    cluster_id: str,
+    log: Log,
+    *,
+    limit_s: float = STOP_WAIT_S,
+    poll_interval: float = STOP_POLL_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Stop the job's active run (if any) and wait until it is no longer active; True if one was stopped."""
+    try:
+        refusals = hook.stop_job(job_name, cluster_id)
+    except CdmJobNotRunningError:
+        log.info("CDM job %r in cluster %s is not running: nothing to stop", job_name, cluster_id)
+        return False
+    if refusals:
+        reasons = "; ".join(f"{m.status}: {m.message}" for m in refusals)
+        raise AirflowException(f"CDM refused to stop job {job_name!r} in cluster {cluster_id}: {reasons}")
+    deadline = time.monotonic() + limit_s
+    while True:
+        latest = hook.get_job_status(job_name, cluster_id)
+        if latest is None or not latest.is_active:
+            log.info(
+                "Stopped CDM job %r in cluster %s (%s)",
+                job_name,
+                cluster_id,
+                progress_line(latest.to_json() if latest else None),
+            )
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AirflowException(
+                f"CDM job {job_name!r} in cluster {cluster_id} is still {latest.status_text} "
+                f"{limit_s:g} s after it was stopped"
+            )
+        sleep(min(poll_interval, remaining))
+
+
+# --- trigger events ---------------------------------------------------------------------------------
+
+
+def check_event(event: object, run: RunRef) -> dict[str, Any]:
+    """The trigger's event, checked: a dict with a known status, about ``run``; else raise naming the problem."""
+    if not isinstance(event, Mapping):
+        raise AirflowException(f"The trigger's event must be a dict; got {type(event).__name__} {event!r:.200}")
+    status = event.get("status")
+    if status not in EVENT_STATUSES:
+        raise AirflowException(
+            f"The trigger's event has status {status!r}; expected one of {', '.join(EVENT_STATUSES)}"
+        )
+    about = event.get("run")
+    try:
+        other = RunRef.from_json(about)  # type: ignore[arg-type]
+    except (KeyError, TypeError, AttributeError):
+        raise AirflowException(
+            f"The trigger's event names no run (run={about!r:.200}); expected {run.to_json()}"
+        ) from None
+    if (other.job_name, other.cluster_id, other.submission_id) != (run.job_name, run.cluster_id, run.submission_id):
+        raise AirflowException(
+            f"The trigger's event is about {describe_run(other)}, but this task waits for {describe_run(run)}"
+        )
+    submission = event.get("submission")
+    if submission is not None and not isinstance(submission, Mapping):
+        raise AirflowException(f"The trigger's event has submission={submission!r:.200}; expected a dict or None")
+    if status == "success" and submission is None:
+        raise AirflowException("The trigger's success event carries no submission")
+    return {"status": status, "run": dict(about), "submission": submission, "message": str(event.get("message") or "")}  # type: ignore[arg-type]
+
+
+def deferred_run(context: Context, run: Mapping[str, Any] | None) -> RunRef:
+    """The run a task deferred on: as passed back to it, else from its own ``cdm_run`` XCom."""
+    if run is None:
+        ti = context["ti"]
+        run = ti.xcom_pull(task_ids=ti.task_id, key=RUN_KEY, map_indexes=ti.map_index)
+    if not isinstance(run, Mapping):
+        raise AirflowException(
+            f"The run this task deferred on is unknown: not passed back to execute_complete and no {RUN_KEY!r} XCom"
+        )
+    try:
+        return RunRef.from_json(run)
+    except (KeyError, TypeError):
+        raise AirflowException(f"The run this task deferred on is unreadable: {run!r:.200}") from None
+
+
+def make_trigger(
+    run: RunRef,
+    *,
+    end_time: float,
+    poll_interval: float,
+    cdm_conn_id: str,
+    rules: StatusRules,
+    stop_on_kill: bool,
+    hook_params: Mapping[str, Any],
+) -> CdmJobStatusTrigger:
+    """The trigger that waits for ``run``."""
+    return CdmJobStatusTrigger(
+        run=run.to_json(),
+        end_time=end_time,
+        poll_interval=poll_interval,
+        cdm_conn_id=cdm_conn_id,
+        rules=rules.to_json(),
+        stop_on_kill=stop_on_kill,
+        hook_params=dict(hook_params) or None,
+    )
+
+
+# --- the start operators' base ----------------------------------------------------------------------
+
+
+class WaitingOperator(BaseOperator):
+    """Starts (or attaches to) one run, then returns at once, polls, or defers to the trigger.
+
+    Subclasses implement :meth:`begin`, returning the run and the latest answer about it.
+    """
+
+    def __init__(
+        self,
+        *,
+        cdm_conn_id: str = CdmHook.default_conn_name,
+        hook_params: dict[str, Any] | None = None,
+        wait_for_completion: bool = True,
+        poll_interval: float = 10,
+        timeout: float | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        stop_on_timeout: bool = True,
+        success_statuses: Collection[str] | None = None,
+        failure_statuses: Collection[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.cdm_conn_id = cdm_conn_id
+        self.hook_params = check_hook_params(hook_params)
+        self.wait_for_completion = wait_for_completion
+        self.poll_interval = check_seconds("poll_interval", poll_interval)
+        self.timeout = check_limit("timeout", timeout)
+        self.deferrable = deferrable
+        self.stop_on_timeout = stop_on_timeout
+        self.success_statuses = success_statuses
+        self.failure_statuses = failure_statuses
+        self.rules = make_rules(success_statuses, failure_statuses)
+        self.run_ref: RunRef | None = None
+
+    @cached_property
+    def hook(self) -> CdmHook:
+        return CdmHook(self.cdm_conn_id, **self.hook_params)
+
+    def begin(self, context: Context) -> tuple[RunRef, Submission | None]:
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        started, started_at = time.monotonic(), time.time()  # the task's own timeout counts from here
+        run, submission = self.begin(context)
+        self.run_ref = run
+        context["ti"].xcom_push(key=SUBMISSION_ID_KEY, value=run.submission_id)
+        context["ti"].xcom_push(key=RUN_KEY, value=run.to_json())
+        current = submission.to_json() if submission else None
+        self.log.info("%s: %s", describe_run(run), progress_line(current))
+        if not self.wait_for_completion:
+            return run_result(run, current or {"status": None})
+        if self.deferrable and self.rules.judge(submission, run) is Verdict.WAITING:
+            self.defer(
+                trigger=make_trigger(
+                    run,
+                    end_time=started_at + (self.timeout if self.timeout is not None else NO_DEADLINE_S),
+                    poll_interval=self.poll_interval,
+                    cdm_conn_id=self.cdm_conn_id,
+                    rules=self.rules,
+                    stop_on_kill=True,
+                    hook_params=self.hook_params,
+                ),
+                method_name="execute_complete",
+                kwargs={"run": run.to_json(), "started_at": started_at},
+            )
+        deadline = started + self.timeout if self.timeout is not None else math.inf
+        final = wait_for_run(
+            self.hook, run, self.rules, submission, poll_interval=self.poll_interval, deadline=deadline, log=self.log
+        )
+        if final is None:
+            raise self.give_up(run, time.monotonic() - started)
+        return self.succeeded(run, final.to_json())
+
+    def execute_complete(
+        self,
+        context: Context,
+        event: dict[str, Any] | None = None,
+        run: dict[str, Any] | None = None,
+        started_at: float | None = None,
+    ) -> dict[str, Any]:
+        """Resume after the trigger: check its event, then succeed or raise as a polling wait would.
+
+        ``run`` and ``started_at`` come back from the deferral; ``dag.test()`` does not pass them back,
+        so the run is then read from this task's ``cdm_run`` XCom.
+        """
+        expected = deferred_run(context, run)
+        self.run_ref = expected
+        checked = check_event(event, expected)
+        submission, status = checked["submission"], checked["status"]
+        if status == "success":
+            return self.succeeded(expected, submission)
+        if status == "failed":
+            raise failed(expected, submission, self.log, checked["message"])
+        if status == "timeout":
+            raise self.give_up(expected, time.time() - started_at if started_at is not None else None)
+        message = f"Waiting for {describe_run(expected)} failed: {checked['message'] or 'no reason given'}"
+        self.log.error("%s", message)
+        raise AirflowException(message)
+
+    def succeeded(self, run: RunRef, submission: Mapping[str, Any]) -> dict[str, Any]:
+        result = run_result(run, submission)
+        self.log.info("%s succeeded: %s", describe_run(run), progress_line(submission))
+        return result
+
+    def give_up(self, run: RunRef, elapsed_s: float | None) -> CdmJobTimeoutError:
+        stopped = self.stop_on_timeout and stop_run(self.hook, run, self.log)
+        error = CdmJobTimeoutError(run, elapsed_s, self.timeout, stopped=stopped)
+        self.log.error("%s", error)
+        return error
+
+    def on_kill(self) -> None:
+        """Stop the run this task started or attached to, if it is still active."""
+        if self.run_ref is None:
+            return
+        hook = CdmHook(self.cdm_conn_id, **self.hook_params)  # not the task's session: it may be mid-request
+        try:
+            stop_run(hook, self.run_ref, self.log)
+        finally:
+            hook.close()

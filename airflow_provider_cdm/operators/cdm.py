@@ -1,0 +1,411 @@
+"""Operators for Huawei Cloud CDM jobs: create, start (and wait), create-and-start, stop, delete.
+
+Every operator takes ``cdm_conn_id`` (default ``cdm_default``), ``cluster_id`` (default: the
+connection's ``cluster_id`` extra) and ``hook_params`` (keyword arguments of :class:`CdmHook`).
+Parameters that are not templated are checked when the DAG is parsed; templated ones at the start of
+``execute``, after rendering and before any request. How a run is waited for lives in
+:mod:`airflow_provider_cdm.operators._waiting`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
+
+from airflow_provider_cdm.client.exceptions import (
+    CdmConfigError,
+    CdmJobExistsError,
+    CdmJobNotFoundError,
+    CdmJobRunningError,
+)
+from airflow_provider_cdm.client.models import Submission
+from airflow_provider_cdm.client.operations import check_job_name, check_variables
+from airflow_provider_cdm.client.runs import RunRef
+from airflow_provider_cdm.hooks.cdm import CdmHook
+from airflow_provider_cdm.job_definition import (
+    CdmJobDefinition,
+    CdmJobDefinitionError,
+    apply_variables,
+    load_job_definition,
+)
+from airflow_provider_cdm.operators._waiting import (
+    STOP_WAIT_S,
+    CdmJobFailedError,
+    CdmJobTimeoutError,
+    WaitingOperator,
+    bind_run,
+    check_choice,
+    check_hook_params,
+    check_seconds,
+    describe_run,
+    stop_and_settle,
+)
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+__all__ = [
+    "CdmCreateAndStartJobOperator",
+    "CdmCreateJobOperator",
+    "CdmDeleteJobOperator",
+    "CdmJobFailedError",
+    "CdmJobTimeoutError",
+    "CdmStartJobOperator",
+    "CdmStopJobOperator",
+]
+
+IF_EXISTS = ("fail", "skip", "update", "replace")
+IF_RUNNING = ("wait", "fail", "restart")
+
+
+def _check_static_job(job: object) -> None:
+    """Refuse a definition given as an object now (DAG parse); a string is a template, read at run time."""
+    if isinstance(job, (CdmJobDefinition, Mapping)):
+        load_job_definition(job)
+
+
+def _definition(job: object) -> dict[str, Any]:
+    """The rendered ``job`` (builder, dict, or JSON text read from a ``.json`` template) as a raw Job."""
+    try:
+        return load_job_definition(job)  # type: ignore[arg-type]
+    except CdmJobDefinitionError as err:
+        raise CdmConfigError("job", str(err)) from None
+
+
+class _CdmJobOperator(BaseOperator):
+    """What every CDM operator has: the connection, a default cluster and a lazily made hook."""
+
+    def __init__(
+        self,
+        *,
+        cluster_id: str | None = None,
+        cdm_conn_id: str = CdmHook.default_conn_name,
+        hook_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.cluster_id = cluster_id
+        self.cdm_conn_id = cdm_conn_id
+        self.hook_params = check_hook_params(hook_params)
+
+    @cached_property
+    def hook(self) -> CdmHook:
+        return CdmHook(self.cdm_conn_id, **self.hook_params)
+
+
+class CdmCreateJobOperator(_CdmJobOperator):
+    """Create a CDM job from a definition; returns the job's name.
+
+    :param job: the definition: a :class:`CdmJobDefinition`, a raw Job dict (or a ``{"jobs": [Job]}``
+        console export), JSON text, or the path of a ``.json`` file (relative to the DAG's folder or
+        its ``template_searchpath``), which is read and rendered with Jinja. Templated.
+    :param if_exists: when a job of that name exists: ``"fail"`` (default) raises; ``"skip"`` keeps it;
+        ``"update"`` replaces its definition (CDM refuses while it runs); ``"replace"`` stops an active
+        run, deletes the job and creates it anew.
+    :param cluster_id: the cluster (templated); default: the connection's ``cluster_id`` extra.
+    :param cdm_conn_id: the Airflow connection (type ``huaweicloud_cdm``).
+    :param hook_params: extra keyword arguments of :class:`CdmHook`.
+
+    Every templated field whose value ends in ``.json`` is read as a template file; to pass such a
+    value literally, wrap it in Airflow's ``literal()``.
+    """
+
+    template_fields: Sequence[str] = ("job", "cluster_id")
+    template_ext: Sequence[str] = (".json",)
+    template_fields_renderers = {"job": "json"}
+    ui_color = "#e6f1fa"
+
+    def __init__(self, *, job: Any, if_exists: str = "fail", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job = job
+        self.if_exists = check_choice("if_exists", if_exists, IF_EXISTS)
+        _check_static_job(job)
+
+    def execute(self, context: Context) -> str:
+        definition = _definition(self.job)
+        name = str(definition["name"])
+        cluster = self.hook.resolve_cluster_id(self.cluster_id)
+        try:
+            self.hook.create_job(definition, cluster)
+            self.log.info("Created CDM job %r in cluster %s", name, cluster)
+            return name
+        except CdmJobExistsError as err:
+            if self.if_exists == "fail":
+                raise AirflowException(
+                    f"CDM job {name!r} exists in cluster {cluster} (if_exists='fail'; "
+                    "use 'skip', 'update' or 'replace' to accept it): " + str(err)
+                ) from err
+        if self.if_exists == "skip":
+            self.log.info("CDM job %r exists in cluster %s: kept as it is (if_exists='skip')", name, cluster)
+        elif self.if_exists == "update":
+            warnings = self.hook.update_job(definition, cluster)
+            for warning in warnings:
+                self.log.warning("CDM warns about job %r: %s", name, warning.message)
+            self.log.info("Updated the definition of CDM job %r in cluster %s", name, cluster)
+        else:
+            stop_and_settle(self.hook, name, cluster, self.log)
+            self.hook.delete_job(name, cluster)
+            self.hook.create_job(definition, cluster)
+            self.log.info("Replaced CDM job %r in cluster %s", name, cluster)
+        return name
+
+
+class CdmStartJobOperator(WaitingOperator):
+    """Start an existing CDM job with variables and (by default) wait until its run ends.
+
+    Returns (and pushes to XCom as ``return_value``) the run's result as JSON: ``job_name``,
+    ``cluster_id``, ``submission_id``, ``status``, ``progress``, ``rows_read``, ``rows_written``,
+    ``bytes_read``, ``bytes_written``, ``counters``, ``started_at`` and ``ended_at`` (ISO 8601). As
+    soon as the run is known, its ``submission_id`` is pushed under that XCom key, and the run
+    (job, cluster, submission id) under ``cdm_run``.
+
+    :param job_name: the job (templated).
+    :param variables: the run's variables, ``{name: str | int | float | bool}`` (templated).
+    :param cluster_id: the cluster (templated); default: the connection's ``cluster_id`` extra.
+    :param if_running: when the job has an active run already: ``"wait"`` (default) attaches to it, so a
+        retried task never starts a second run; ``"fail"`` raises; ``"restart"`` stops it, waits until
+        it has ended, then starts a new run.
+    :param wait_for_completion: wait for the run to end (default); if False, return once it started.
+    :param poll_interval: seconds between status reads (each is one request; CDM allows 120 a minute).
+    :param timeout: seconds to wait for the run (None: no limit of this task's own; the task's
+        ``execution_timeout`` still applies). On expiry the task fails with
+        :class:`CdmJobTimeoutError`, after stopping the run when ``stop_on_timeout``.
+    :param deferrable: wait in the triggerer instead of a worker slot (default: the
+        ``[operators] default_deferrable`` option). A run that ended already is not deferred.
+    :param stop_on_timeout: stop the run when ``timeout`` expires (default True).
+    :param success_statuses: statuses that end the wait successfully (default ``SUCCEEDED``).
+    :param failure_statuses: statuses that fail the task (default ``FAILED``, ``FAILURE_ON_SUBMIT``,
+        ``UNKNOWN``, ``NEVER_EXECUTED``). A status in neither set keeps the task waiting.
+    :param cdm_conn_id: the Airflow connection (type ``huaweicloud_cdm``).
+    :param hook_params: extra keyword arguments of :class:`CdmHook` (JSON values only when deferrable).
+
+    A failed run raises :class:`CdmJobFailedError` carrying CDM's status, error summary and details.
+    When the task is killed, the run it started or attached to is stopped if still active.
+    """
+
+    template_fields: Sequence[str] = ("job_name", "cluster_id", "variables")
+    template_fields_renderers = {"variables": "json"}
+    ui_color = "#c7e3f6"
+
+    def __init__(
+        self,
+        *,
+        job_name: str,
+        variables: dict[str, Any] | None = None,
+        cluster_id: str | None = None,
+        if_running: str = "wait",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_name = job_name
+        self.variables = variables
+        self.cluster_id = cluster_id
+        self.if_running = check_choice("if_running", if_running, IF_RUNNING)
+
+    def begin(self, context: Context) -> tuple[RunRef, Submission | None]:
+        job_name = check_job_name(self.job_name)
+        variables = check_variables(self.variables)
+        cluster = self.hook.resolve_cluster_id(self.cluster_id)
+        latest = self.hook.get_job_status(job_name, cluster)
+        if latest is not None and latest.is_active:
+            active = bind_run(latest, job_name, cluster)
+            if self.if_running == "wait":
+                self.log.info(
+                    "Attaching to %s, which is %s (if_running='wait')", describe_run(active), latest.status_text
+                )
+                return active, latest
+            if self.if_running == "fail":
+                raise AirflowException(f"{describe_run(active)} is {latest.status_text} already (if_running='fail')")
+            self.log.info("Stopping %s to start the job again (if_running='restart')", describe_run(active))
+            stop_and_settle(self.hook, job_name, cluster, self.log, limit_s=self.timeout or STOP_WAIT_S)
+        sent_at_ms = int(time.time() * 1000)
+        try:
+            submission = self.hook.start_job(job_name, cluster, variables)
+        except CdmJobRunningError:
+            if self.if_running != "wait":
+                raise
+            latest = self.hook.get_job_status(job_name, cluster)
+            if latest is None or not latest.is_active:
+                raise
+            self.log.info("A run started meanwhile: attaching to run %s", latest.submission_id)
+            return bind_run(latest, job_name, cluster), latest
+        self.log.info("Started CDM job %r in cluster %s: run %s", job_name, cluster, submission.submission_id)
+        return bind_run(submission, job_name, cluster, sent_at_ms), submission
+
+
+class CdmCreateAndStartJobOperator(WaitingOperator):
+    """Create a job in one of ``clusters`` (CDM picks a running one), start it, and wait as the start operator does.
+
+    Uses CDM's create-and-execute call; its result is the start operator's, with ``cluster_id`` naming
+    the cluster that received the job. CDM refuses a job name that exists in a candidate cluster.
+
+    :param job: the definition (see :class:`CdmCreateJobOperator`); templated, ``.json`` files read.
+    :param clusters: candidate cluster ids (templated); default: the connection's ``cluster_id`` extra.
+    :param variables: values for the definition's ``${name}`` placeholders, substituted before the job
+        is sent (create-and-execute carries no variables); templated.
+
+    The waiting parameters (``wait_for_completion``, ``poll_interval``, ``timeout``, ``deferrable``,
+    ``stop_on_timeout``, ``success_statuses``, ``failure_statuses``), ``cdm_conn_id`` and
+    ``hook_params`` are the start operator's.
+    """
+
+    template_fields: Sequence[str] = ("job", "clusters", "variables")
+    template_ext: Sequence[str] = (".json",)
+    template_fields_renderers = {"job": "json", "variables": "json"}
+    ui_color = "#c7e3f6"
+
+    def __init__(
+        self,
+        *,
+        job: Any,
+        clusters: Collection[str] | None = None,
+        variables: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job = job
+        self.clusters = clusters
+        self.variables = variables
+        _check_static_job(job)
+
+    def begin(self, context: Context) -> tuple[RunRef, Submission | None]:
+        definition = _definition(self.job)
+        variables = check_variables(self.variables)
+        if variables:
+            definition = apply_variables(definition, variables)
+        name = str(definition["name"])
+        candidates = self._candidates()
+        sent_at_ms = int(time.time() * 1000)
+        try:
+            cluster, runs = self.hook.create_and_start_job(definition, candidates)
+        except CdmJobExistsError:
+            attached = self._attach_to_active_run(definition, candidates)
+            if attached is None:
+                raise
+            return attached
+        if cluster is None:
+            raise AirflowException(
+                f"CDM accepted job {name!r} but it was found in none of the clusters {candidates}: "
+                "cannot follow its run"
+            )
+        self.log.info("Created and started CDM job %r in cluster %s", name, cluster)
+        submission = runs[0] if runs else self.hook.get_job_status(name, cluster)  # a new job has one run
+        if submission is None:
+            return RunRef(name, cluster, None, sent_at_ms), None
+        return bind_run(submission, name, cluster, sent_at_ms), submission
+
+    def _attach_to_active_run(
+        self, definition: Mapping[str, Any], candidates: list[str]
+    ) -> tuple[RunRef, Submission] | None:
+        """After "job exists": the active run of this very job, e.g. left by a try that crashed.
+
+        Only an active run is adopted (as ``if_running="wait"`` does): a finished one may be an
+        earlier DAG run's, whose result is not this task's.
+        """
+        name = str(definition["name"])
+        cluster = self.hook.locate_job(definition, candidates)
+        current = self.hook.get_job_status(name, cluster) if cluster else None
+        if cluster is None or current is None or not current.is_active:
+            return None
+        self.log.info("CDM job %r exists in cluster %s with an active run: attaching to it", name, cluster)
+        return bind_run(current, name, cluster), current
+
+    def _candidates(self) -> list[str]:
+        if self.clusters is None:
+            return [self.hook.resolve_cluster_id(None)]
+        if isinstance(self.clusters, str) or not isinstance(self.clusters, Collection) or not self.clusters:
+            raise CdmConfigError("clusters", f"got {self.clusters!r}", "a non-empty list of cluster ids, or None")
+        return list(self.clusters)
+
+
+class CdmStopJobOperator(_CdmJobOperator):
+    """Stop a job's active run and wait until it has ended; a job that is not running is fine.
+
+    Returns True if a run was stopped, False if none was active (or the job does not exist, with
+    ``ignore_missing``).
+
+    :param job_name: the job (templated).
+    :param ignore_missing: a job that does not exist is fine (default False: the task fails).
+    :param stop_timeout: seconds to wait for the run to end after the stop (default 300).
+    """
+
+    template_fields: Sequence[str] = ("job_name", "cluster_id")
+    ui_color = "#f6e3c7"
+
+    def __init__(
+        self, *, job_name: str, ignore_missing: bool = False, stop_timeout: float = STOP_WAIT_S, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_name = job_name
+        self.ignore_missing = ignore_missing
+        self.stop_timeout = check_seconds("stop_timeout", stop_timeout)
+
+    def execute(self, context: Context) -> bool:
+        job_name = check_job_name(self.job_name)
+        cluster = self.hook.resolve_cluster_id(self.cluster_id)
+        try:
+            return stop_and_settle(self.hook, job_name, cluster, self.log, limit_s=self.stop_timeout)
+        except CdmJobNotFoundError:
+            if not self.ignore_missing:
+                raise
+            self.log.info("CDM job %r does not exist in cluster %s: nothing to stop", job_name, cluster)
+            return False
+
+
+class CdmDeleteJobOperator(_CdmJobOperator):
+    """Delete a job; a running job is stopped first (unless ``stop_if_running=False``).
+
+    Returns True if the job was deleted, False if it did not exist (with ``ignore_missing``).
+
+    :param job_name: the job (templated).
+    :param stop_if_running: stop an active run and wait until it has ended, then delete (default True);
+        if False, a running job fails the task.
+    :param ignore_missing: a job that does not exist is fine (default False: the task fails).
+    :param stop_timeout: seconds to wait for a stopped run to end (default 300).
+    """
+
+    template_fields: Sequence[str] = ("job_name", "cluster_id")
+    ui_color = "#f6c7c7"
+
+    def __init__(
+        self,
+        *,
+        job_name: str,
+        stop_if_running: bool = True,
+        ignore_missing: bool = False,
+        stop_timeout: float = STOP_WAIT_S,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_name = job_name
+        self.stop_if_running = stop_if_running
+        self.ignore_missing = ignore_missing
+        self.stop_timeout = check_seconds("stop_timeout", stop_timeout)
+
+    def execute(self, context: Context) -> bool:
+        job_name = check_job_name(self.job_name)
+        cluster = self.hook.resolve_cluster_id(self.cluster_id)
+        try:
+            self._delete(job_name, cluster)
+        except CdmJobNotFoundError:
+            if not self.ignore_missing:
+                raise
+            self.log.info("CDM job %r does not exist in cluster %s: nothing to delete", job_name, cluster)
+            return False
+        return True
+
+    def _delete(self, job_name: str, cluster: str) -> None:
+        try:
+            self.hook.delete_job(job_name, cluster)
+        except CdmJobRunningError as err:
+            if not self.stop_if_running:
+                raise AirflowException(
+                    f"CDM job {job_name!r} in cluster {cluster} is running; not stopped (stop_if_running=False): {err}"
+                ) from err
+            stop_and_settle(self.hook, job_name, cluster, self.log, limit_s=self.stop_timeout)
+            self.hook.delete_job(job_name, cluster)
+        self.log.info("Deleted CDM job %r from cluster %s", job_name, cluster)

@@ -1,0 +1,169 @@
+"""A sensor that waits for a CDM job's run to end, judged as the start operators judge it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
+
+from airflow_provider_cdm.client.exceptions import CdmConfigError
+from airflow_provider_cdm.client.operations import check_job_name
+from airflow_provider_cdm.client.runs import RunRef, Verdict
+from airflow_provider_cdm.hooks.cdm import CdmHook
+from airflow_provider_cdm.operators._waiting import (
+    CdmJobFailedError,
+    check_event,
+    check_hook_params,
+    describe_run,
+    failure_message,
+    make_rules,
+    make_trigger,
+    progress_line,
+    read_run,
+)
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+__all__ = ["CdmJobStatusSensor"]
+
+
+class CdmJobStatusSensor(BaseSensorOperator):
+    """Wait until a CDM job's latest run (or the run ``submission_id``) ends; fail fast when it fails.
+
+    Defaults: ``SUCCEEDED`` succeeds; ``FAILED``, ``FAILURE_ON_SUBMIT``, ``UNKNOWN`` and
+    ``NEVER_EXECUTED`` fail at once with CDM's error summary and details, so the sensor never waits
+    forever on UNKNOWN or NEVER_EXECUTED. An empty status answer (no run known yet) is never success:
+    the sensor keeps waiting, up to its ``timeout``. With ``soft_fail=True`` a failed run (and the
+    timeout) skips the task instead of failing it.
+
+    Works in ``poke`` and ``reschedule`` modes, and deferrable (the same trigger as the start operators,
+    its deadline from the sensor's ``timeout``, polling every ``poke_interval``). Returns the run as
+    JSON (``Submission.to_json()``), pushed to XCom as ``return_value``.
+
+    :param job_name: the job (templated).
+    :param cluster_id: the cluster (templated); default: the connection's ``cluster_id`` extra.
+    :param submission_id: the run to wait for (templated, e.g. the start operator's ``submission_id``
+        XCom); default: whichever run is the job's latest. With it, an older run's result is never
+        taken for this run's, and a run that a newer one followed is read from the run history.
+    :param success_statuses: statuses that end the wait successfully.
+    :param failure_statuses: statuses that fail the task.
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
+    :param cdm_conn_id: the Airflow connection (type ``huaweicloud_cdm``).
+    :param hook_params: extra keyword arguments of :class:`CdmHook`.
+    """
+
+    template_fields: Sequence[str] = ("job_name", "cluster_id", "submission_id")
+    ui_color = "#d9f0c7"
+
+    def __init__(
+        self,
+        *,
+        job_name: str,
+        cluster_id: str | None = None,
+        submission_id: int | str | None = None,
+        success_statuses: Collection[str] | None = None,
+        failure_statuses: Collection[str] | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        cdm_conn_id: str = CdmHook.default_conn_name,
+        hook_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_name = job_name
+        self.cluster_id = cluster_id
+        self.submission_id = submission_id
+        self.success_statuses = success_statuses
+        self.failure_statuses = failure_statuses
+        self.rules = make_rules(success_statuses, failure_statuses)
+        self.deferrable = deferrable
+        self.cdm_conn_id = cdm_conn_id
+        self.hook_params = check_hook_params(hook_params)
+
+    @cached_property
+    def hook(self) -> CdmHook:
+        return CdmHook(self.cdm_conn_id, **self.hook_params)
+
+    def watched_run(self) -> RunRef:
+        """The run this sensor watches, from its rendered fields; checked before any request."""
+        job_name = check_job_name(self.job_name)
+        return RunRef(job_name, self.hook.resolve_cluster_id(self.cluster_id), _submission_id(self.submission_id))
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        run = self.watched_run()
+        verdict, submission = read_run(self.hook, run, self.rules)
+        current = submission.to_json() if submission else None
+        self.log.info("%s: %s", describe_run(run), progress_line(current))
+        if verdict is Verdict.SUCCEEDED:
+            return PokeReturnValue(is_done=True, xcom_value=current)
+        if verdict is Verdict.FAILED:
+            self._fail(run, current)
+        return False
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        done = self.poke(context)
+        if isinstance(done, PokeReturnValue) and done.is_done:
+            return done.xcom_value
+        run = self.watched_run()
+        self.defer(
+            trigger=make_trigger(
+                run,
+                end_time=time.time() + float(self.timeout),
+                poll_interval=float(self.poke_interval),
+                cdm_conn_id=self.cdm_conn_id,
+                rules=self.rules,
+                stop_on_kill=False,  # the sensor watches a run it did not start
+                hook_params=self.hook_params,
+            ),
+            method_name="execute_complete",
+            kwargs={"run": run.to_json()},
+        )
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, run: dict[str, Any] | None = None
+    ) -> Any:
+        """Resume after the trigger: check its event, then return the run's JSON or fail (skip when soft_fail)."""
+        expected = RunRef.from_json(run) if run is not None else self.watched_run()
+        checked = check_event(event, expected)
+        if checked["status"] == "success":
+            self.log.info("%s: %s", describe_run(expected), progress_line(checked["submission"]))
+            return checked["submission"]
+        if checked["status"] == "failed":
+            self._fail(expected, checked["submission"], checked["message"])
+        message = f"{describe_run(expected)}: {checked['message'] or checked['status']}"
+        if checked["status"] == "timeout":
+            if self.soft_fail:
+                raise AirflowSkipException(f"Sensor timed out (soft_fail): {message}")
+            raise AirflowSensorTimeout(f"Sensor timed out: {message}")
+        raise AirflowException(f"Waiting for {message}")
+
+    def _fail(self, run: RunRef, submission: dict[str, Any] | None, fallback: str = "") -> None:
+        message = failure_message(run, submission, fallback)
+        if self.soft_fail:
+            self.log.warning("%s", message)
+            raise AirflowSkipException(f"Skipped (soft_fail): {message}")
+        self.log.error("%s", message)
+        raise CdmJobFailedError(message, run=run, submission=submission)
+
+
+def _submission_id(value: object) -> int | None:
+    """A run id given as a number or a rendered template (``"None"`` or empty: no run given)."""
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise CdmConfigError("submission_id", f"got {value!r}", "a CDM submission id (an integer) or None")
