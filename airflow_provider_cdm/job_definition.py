@@ -5,7 +5,7 @@ given (a builder, a raw Job, a console export, JSON text, a ``.json`` file) into
 Job dict. Both refuse bad definitions before any request, listing every problem at once.
 
 Standard library only, no Airflow: DAG files import this at every parse. The Job object's facts
-(required fields, job types, connectors, config groups) live in ``api.job_schema``.
+(required fields, the job-name rule, job types, connectors, config groups) live in ``api.job_schema``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,11 @@ from __future__ import annotations
 import copy
 import json
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_cdm.api.endpoints import LIST_ALL_JOBS, PathParameterError, escape_path_segment
 from airflow_provider_cdm.api.job_schema import (
     CONFIG_VALUE_FIELDS,
     DRIVER_CONFIG_GROUPS,
@@ -103,7 +101,7 @@ class CdmJobDefinition:
         object.__setattr__(self, "from_config", groups[FROM_CONFIG_GROUP])
         object.__setattr__(self, "to_config", groups[TO_CONFIG_GROUP])
         object.__setattr__(self, "driver_config", driver)
-        problems.extend(_job_problems(self.to_api()))
+        problems.extend(definition_problems(self.to_api()))  # the name's rule included
         if problems:
             raise CdmJobDefinitionError(problems, self.name)
 
@@ -307,28 +305,6 @@ def _config_values(groups: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
     }
 
 
-def _name_problems(name: object) -> list[str]:
-    """The name goes into API paths as one segment (``job_schema`` checks its type and length)."""
-    if not isinstance(name, str) or not name:
-        return []
-    problems: list[str] = []
-    try:
-        escape_path_segment("name", name)
-    except PathParameterError as error:
-        problems.append(str(error))
-    if name != name.strip():
-        problems.append(f"name {name!r} must not start or end with whitespace")
-    if any(unicodedata.category(char) == "Cc" for char in name):
-        problems.append(f"name {name!r} must not contain control characters")
-    if name.lower() == LIST_ALL_JOBS:
-        problems.append(f"name {name!r} is reserved: the list-jobs API reads it as 'every job'")
-    return problems
-
-
-def _job_problems(job: Mapping[str, Any]) -> list[str]:
-    return [*_name_problems(job.get("name")), *definition_problems(job)]
-
-
 def _plain(value: object) -> Any:
     """A deep copy with every mapping a dict and every list or tuple a list (JSON's shapes)."""
     if isinstance(value, Mapping):
@@ -357,7 +333,7 @@ def _checked_job(raw: object) -> dict[str, Any]:
                 except CdmJobDefinitionError as error:
                     problems.extend(error.problems)
                     item["value"] = ""  # reported; keeps the schema check from reporting it again
-    problems.extend(_job_problems(job))
+    problems.extend(definition_problems(job))
     if problems:
         raise CdmJobDefinitionError(problems, job.get("name"))
     return job

@@ -39,7 +39,10 @@ def emulator_process() -> Iterator[EmulatorProcess]:
 
 @pytest.fixture
 def emulator(emulator_process: EmulatorProcess, monkeypatch: pytest.MonkeyPatch) -> EmulatorProcess:
-    """The session's emulator, back in its initial state, and `cdm_default` pointing at it."""
+    """The session's emulator, back in its initial state, `cdm_default` pointing at it, fresh quota limiters."""
+    from airflow_provider_cdm.client.rate_limit import reset_shared_limiters
+
+    reset_shared_limiters()
     emulator_process.reset()
     emulator_process.clear_faults()
     monkeypatch.setenv("AIRFLOW_CONN_CDM_DEFAULT", json.dumps(emulator_process.connection))

@@ -8,6 +8,7 @@ exactly one place. Quotas are Huawei's documented per-user, per-minute limits; e
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -23,6 +24,8 @@ PROJECT_HEADER = "X-Project-Id"
 SECURITY_TOKEN_HEADER = "X-Security-Token"
 AUTH_TOKEN_HEADER = "X-Auth-Token"
 SUBJECT_TOKEN_HEADER = "X-Subject-Token"
+JSON_CONTENT_TYPE = "application/json;charset=UTF-8"  # of every request and answer body
+IAM_TOKEN_LIFETIME_S = 24 * 3600.0  # documented lifetime of an IAM token (it may be revoked earlier)
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -32,7 +35,7 @@ class PathParameterError(ValueError):
 
 
 def escape_path_segment(name: str, value: object) -> str:
-    """Percent-encode one path segment; refuse what would change the path's shape."""
+    """Percent-encode one path segment; refuse what would change the path's shape or cannot be a name."""
     text = str(value)
     if not text:
         raise PathParameterError(f"{name} must not be empty")
@@ -40,6 +43,8 @@ def escape_path_segment(name: str, value: object) -> str:
         raise PathParameterError(f"{name} {text!r} must not contain '/' or '\\' (it would change the API path)")
     if text in (".", ".."):
         raise PathParameterError(f"{name} {text!r} is not a usable path segment")
+    if any(unicodedata.category(char) == "Cc" for char in text):
+        raise PathParameterError(f"{name} {text!r} must not contain control characters")
     return quote(text, safe="")
 
 

@@ -121,6 +121,22 @@ KNOWN_ERRORS: dict[str, ErrorCode] = _table(
 )
 
 
+# Kinds that do not say what became of the request: a system error (Cdm.0000, a gateway 502/504)
+# may come after CDM acted; an unclassified code says nothing either way.
+_INDEFINITE_KINDS = frozenset({ErrorKind.SERVER, ErrorKind.OTHER})
+
+
+def is_definite_refusal(code: str | None) -> bool:
+    """Whether ``code`` is a known error that refuses the request outright, whatever the HTTP status.
+
+    CDM sends its errors with HTTP 400, sometimes 500: a 500 carrying e.g. Cdm.0052 (job running) or
+    Cdm.0100 (no such job) is an answer, not a lost request, and asking again gets the same answer
+    (throttling excepted: that passes). False for Cdm.0000, unknown codes and no code.
+    """
+    known = KNOWN_ERRORS.get(code) if code else None
+    return known is not None and known.kind not in _INDEFINITE_KINDS
+
+
 def kind_of(code: str | None, http_status: int | None) -> ErrorKind:
     """Classify an error by its code, falling back on the HTTP status for codes we do not know."""
     if code and code in KNOWN_ERRORS:

@@ -1,4 +1,4 @@
-"""The CDM Job object's documented shape: required fields, job types, connectors, config groups.
+"""The CDM Job object's documented shape: required fields, job names, job types, connectors, config groups.
 
 Both the client-side builder (which refuses bad definitions before any request) and the emulator
 (which answers them with ``validation-result`` errors) check definitions against these facts.
@@ -14,7 +14,8 @@ from typing import Any
 
 MAX_JOB_NAME_LENGTH = 240
 
-JOB_TYPES: frozenset[str] = frozenset({"NORMAL_JOB", "BATCH_JOB", "SCENARIO_JOB"})
+# In the documented order (NORMAL_JOB is the list-jobs default).
+JOB_TYPES: tuple[str, ...] = ("NORMAL_JOB", "BATCH_JOB", "SCENARIO_JOB")
 
 CONNECTORS: frozenset[str] = frozenset(
     {
@@ -82,18 +83,45 @@ def to_cdm_string(value: object) -> str:
     raise TypeError(f"{type(value).__name__} has no CDM string form; expected {EXPECTED_VALUE}")
 
 
+def job_name_problems(name: object, label: str = "name") -> list[str]:
+    """Everything that keeps ``name`` from being a CDM job name, each message starting with ``label``.
+
+    The one rule for the builder (``job_definition``), the client (``operations.check_job_name``) and
+    the emulator's create validation: a string of 1 to 240 characters that can go into an API path as
+    one segment (``escape_path_segment``: not empty, no ``/`` or ``\\``, not ``.`` or ``..``, no control
+    characters), without leading or trailing whitespace, and not ``all`` in any case (the list-jobs
+    API reads that name as "every job").
+    """
+    if not isinstance(name, str) or not 1 <= len(name) <= MAX_JOB_NAME_LENGTH:
+        return [f"{label} {name!r} must be a string of 1 to {MAX_JOB_NAME_LENGTH} characters"]
+    # endpoints imports this module (for MAX_JOB_NAME_LENGTH): import it when first needed.
+    from airflow_provider_cdm.api.endpoints import LIST_ALL_JOBS, PathParameterError, escape_path_segment
+
+    problems: list[str] = []
+    try:
+        escape_path_segment(label, name)
+    except PathParameterError as error:
+        problems.append(str(error))
+    if name != name.strip():
+        problems.append(f"{label} {name!r} must not start or end with whitespace")
+    if name.lower() == LIST_ALL_JOBS:
+        problems.append(f"{label} {name!r} is reserved: the list-jobs API reads it as 'every job'")
+    return problems
+
+
 def definition_problems(job: Mapping[str, Any]) -> list[str]:
     """Everything wrong with a raw Job object, as messages that name the field and what is expected."""
     problems = [f"missing required field {field!r}" for field in REQUIRED_FIELDS if field not in job]
-    name = job.get("name")
-    if "name" in job and (not isinstance(name, str) or not 1 <= len(name) <= MAX_JOB_NAME_LENGTH):
-        problems.append(f"name {name!r} must be a string of 1 to {MAX_JOB_NAME_LENGTH} characters")
+    if "name" in job:
+        problems.extend(job_name_problems(job["name"]))
     if "job_type" in job and job.get("job_type") not in JOB_TYPES:
         problems.append(f"job_type {job.get('job_type')!r} is not one of {sorted(JOB_TYPES)}")
     for side in ("from", "to"):
         connector = job.get(f"{side}-connector-name")
         if f"{side}-connector-name" in job and connector not in CONNECTORS:
-            problems.append(f"{side}-connector-name {connector!r} is not a known CDM connector")
+            problems.append(
+                f"{side}-connector-name {connector!r} is not a known CDM connector; expected one of {sorted(CONNECTORS)}"
+            )
         link = job.get(f"{side}-link-name")
         if f"{side}-link-name" in job and (not isinstance(link, str) or not link):
             problems.append(f"{side}-link-name {link!r} must be a non-empty string")

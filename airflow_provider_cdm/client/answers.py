@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
-from airflow_provider_cdm.api.errors import ErrorKind
+from airflow_provider_cdm.api.errors import ErrorKind, is_definite_refusal
 from airflow_provider_cdm.client.exceptions import CdmValidationError, api_error, error_from_response
 from airflow_provider_cdm.client.operations import CdmCall, ValidationRejected
 from airflow_provider_cdm.client.retry import AttemptFailure, is_transient_status, parse_retry_after
@@ -38,13 +38,20 @@ class HttpResponse:
 
 
 def http_failure(response: HttpResponse, method: str, path: str) -> AttemptFailure:
-    """An error answer: retryable when transient (5xx, 429), ambiguous when CDM may have acted (5xx)."""
+    """An error answer: retryable when transient (5xx, 429), ambiguous when CDM may have acted (5xx).
+
+    A 5xx whose body carries a known code of a definite refusal (``api.errors.is_definite_refusal``:
+    e.g. Cdm.0052 job running, Cdm.0100 no such job; CDM sends some errors as HTTP 500) is CDM's
+    answer: neither retried nor ambiguous. Cdm.0000 (system error) and bodies without a known code
+    stay transient; a throttling code stays retryable.
+    """
     error = error_from_response(response.status, response.headers, response.body, method=method, path=path)
-    transient = is_transient_status(response.status)
+    refused = is_definite_refusal(error.code)
+    transient = is_transient_status(response.status) and (not refused or error.kind is ErrorKind.THROTTLED)
     return AttemptFailure(
         error,
         retryable=transient,
-        ambiguous=response.status >= 500,
+        ambiguous=response.status >= 500 and not refused,
         retry_after=parse_retry_after(response.headers.get("retry-after")) if transient else None,
     )
 
@@ -60,8 +67,15 @@ def read_answer(call: CdmCall[T], response: HttpResponse, path: str) -> T:
     """The parsed result of a 2xx answer; any other answer, or one that cannot be read, as AttemptFailure."""
     if not 200 <= response.status < 300:
         raise http_failure(response, call.method, path)
+    empty = not response.body.strip()
     try:
-        document = json.loads(response.body.decode("utf-8")) if response.body.strip() else None
+        document = None if empty else json.loads(response.body.decode("utf-8"))
+    except ValueError as err:  # not UTF-8 or not JSON: cut short, or not CDM's (a proxy's page): transient
+        unreadable = api_error(
+            f"Unreadable answer from CDM: {err}", http_status=response.status, method=call.method, path=path
+        )
+        raise AttemptFailure(unreadable, retryable=True, ambiguous=True) from err
+    try:
         return call.parse(document)
     except ValidationRejected as rejected:
         error = CdmValidationError(
@@ -73,11 +87,12 @@ def read_answer(call: CdmCall[T], response: HttpResponse, path: str) -> T:
             validation=[message.message for message in rejected.messages],
         )
         raise AttemptFailure(error, retryable=False) from None
-    except (ValueError, TypeError) as err:  # JSON, UTF-8 or shape
+    except (ValueError, TypeError) as err:  # ResponseShapeError: valid JSON of another shape
         unreadable = api_error(
             f"Unreadable answer from CDM: {err}", http_status=response.status, method=call.method, path=path
         )
-        raise AttemptFailure(unreadable, retryable=True, ambiguous=True) from err
+        # Asking again gets the same answer; only an empty body may be one cut short.
+        raise AttemptFailure(unreadable, retryable=empty, ambiguous=empty) from err
 
 
 class ServerClock:

@@ -38,8 +38,8 @@ from airflow_provider_cdm.client.exceptions import CdmApiError
 from airflow_provider_cdm.client.models import Page
 from airflow_provider_cdm.client.operations import CdmCall, PageWalk
 from airflow_provider_cdm.client.reconcile import Probe
-from airflow_provider_cdm.client.retry import AttemptFailure
-from airflow_provider_cdm.client.settings import CdmSettings
+from airflow_provider_cdm.client.retry import AttemptFailure, parse_retry_after
+from airflow_provider_cdm.client.settings import CdmSettings, settings_keywords
 from airflow_provider_cdm.client.transport import (
     USER_AGENT,
     CallAttempts,
@@ -57,6 +57,8 @@ if TYPE_CHECKING:
     import httpx
     from typing_extensions import Self
 
+    from airflow_provider_cdm.client.rate_limit import CallLimiter
+
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,8 @@ class AsyncTransport:
 
     ``sleep`` replaces ``asyncio.sleep`` between retries (tests); ``on_token`` is called (and awaited
     when it returns an awaitable) with each IAM token this transport fetches, e.g. to mask it in logs.
+    ``limiter`` (:mod:`airflow_provider_cdm.client.rate_limit`) paces every attempt of a call to an
+    endpoint with a quota, retries included, and hears about each 429.
     """
 
     def __init__(
@@ -78,10 +82,12 @@ class AsyncTransport:
         sleep: Callable[[float], Awaitable[None]] | None = None,
         token_cache: TokenCache = TOKEN_CACHE,
         on_token: TokenCallback | None = None,
+        limiter: CallLimiter | None = None,
     ) -> None:
         self._settings = settings
         self._sleep = sleep
         self._on_token = on_token
+        self._limiter = limiter
         self._new_tokens: list[str] = []
         self._auth = build_auth(settings, afetch=self._fetch_token, cache=token_cache, on_token=self._new_tokens.append)
         self._client: httpx.AsyncClient | None = None
@@ -170,14 +176,23 @@ class AsyncTransport:
 
     async def _send_call(self, call: CdmCall[T], attempt: int, record: AttemptRecord) -> T:
         path, request = unsigned_request(self._settings, call)
+        await self._pace(call)  # before signing: a long wait must not make X-Sdk-Date stale
         sent = await self._sign(request)
         record.mark_sent()
         response = await self._exchange(sent, path, attempt)
         if response.status == 401 and self._auth.refresh(sent.headers):
             log.info("CDM %s %s: token refused, fetching a new one", call.method, path)
+            # Not paced again: the gateway refused the request before counting it against the quota,
+            # and a wait here would let the fresh token go stale (revoked) before it is used.
             sent = await self._sign(request)
             response = await self._exchange(sent, path, attempt)
+        if response.status == 429 and self._limiter is not None:
+            self._limiter.throttled(call.endpoint, parse_retry_after(response.headers.get("retry-after")))
         return read_answer(call, response, path)
+
+    async def _pace(self, call: CdmCall[Any]) -> None:
+        if self._limiter is not None:
+            await self._limiter.acquire(call.endpoint)
 
     async def _sign(self, request: HttpRequest) -> HttpRequest:
         headers = await self._auth.aapply(request.method, request.url, request.headers, request.body)
@@ -307,12 +322,6 @@ async def aload_settings(conn_id: str, *, hook: Any = None, **overrides: Any) ->
     extra = await get_async_extra_dejson(conn)
     fetched = _FetchedConnection(conn.host, conn.port, conn.login, conn.password, dict(extra or {}))
     return CdmSettings.from_connection(fetched, **overrides)
-
-
-def settings_keywords() -> frozenset[str]:
-    """The keyword overrides :meth:`CdmSettings.from_connection` (and so :func:`aload_settings`) takes."""
-    parameters = inspect.signature(CdmSettings.from_connection).parameters.values()
-    return frozenset(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
 
 __all__ = ["AsyncTransport", "aload_settings", "settings_keywords"]

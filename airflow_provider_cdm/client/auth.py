@@ -11,7 +11,10 @@ and both share the process-wide :data:`TOKEN_CACHE`.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import secrets
 import threading
 import time
 import weakref
@@ -20,7 +23,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from airflow_provider_cdm.api.endpoints import AUTH_TOKEN_HEADER, IAM_TOKEN, SECURITY_TOKEN_HEADER, SUBJECT_TOKEN_HEADER
+from airflow_provider_cdm.api.endpoints import (
+    AUTH_TOKEN_HEADER,
+    IAM_TOKEN,
+    IAM_TOKEN_LIFETIME_S,
+    SECURITY_TOKEN_HEADER,
+    SUBJECT_TOKEN_HEADER,
+)
 from airflow_provider_cdm.api.errors import ErrorKind
 from airflow_provider_cdm.api.signer import sign
 from airflow_provider_cdm.client.answers import HttpRequest, HttpResponse
@@ -30,7 +39,6 @@ from airflow_provider_cdm.client.settings import AUTH_AKSK, AUTH_PASSWORD, CdmSe
 if TYPE_CHECKING:
     import asyncio
 
-TOKEN_LIFETIME_S = 24 * 3600.0  # documented lifetime, assumed when IAM's answer has no expires_at
 TOKEN_REFRESH_MARGIN_S = 300.0
 
 
@@ -88,7 +96,11 @@ class CachedToken:
     expires_at: float  # epoch seconds
 
 
-TokenKey = tuple[str, str, str, str]  # IAM endpoint, domain, user, project
+TokenKey = tuple[str, str, str, str, str]  # IAM endpoint, domain, user, project, password digest
+
+# Keys the password digest in token-cache keys: a token fetched with one password is never handed to a
+# connection with another (a wrong password must fail), and no key holds a plain hash of a password.
+_KEY_SALT = secrets.token_bytes(16)
 
 
 class TokenCache:
@@ -195,7 +207,8 @@ class PasswordTokenAuth:
         self._cache = cache
         self._on_token = on_token
         self._clock = clock
-        self._key: TokenKey = (iam_endpoint, domain, user, project_id)
+        digest = hmac.new(_KEY_SALT, password.encode(), hashlib.sha256).hexdigest()
+        self._key: TokenKey = (iam_endpoint, domain, user, project_id, digest)
 
     def token_request(self) -> HttpRequest:
         body = {
@@ -239,7 +252,7 @@ class PasswordTokenAuth:
             text = json.loads(body.decode("utf-8"))["token"]["expires_at"]
             return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
         except (ValueError, KeyError, TypeError, AttributeError):
-            return self._clock() + TOKEN_LIFETIME_S
+            return self._clock() + IAM_TOKEN_LIFETIME_S  # the documented lifetime
 
     def apply(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> dict[str, str]:
         fetch = self._fetch

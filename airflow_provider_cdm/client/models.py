@@ -243,6 +243,11 @@ class Job:
             raw=dict(item),
         )
 
+    @property
+    def creation_date(self) -> datetime | None:
+        """When CDM created the job (its ``creation-date``), if it says."""
+        return epoch_ms_to_datetime(self.raw.get("creation-date"))
+
     def definition(self) -> dict[str, Any]:
         """The job as create and update expect it: server-added fields left out, config values decoded."""
         return {
@@ -255,15 +260,19 @@ class Job:
         """Whether this job holds every value ``definition`` (a job as sent to create) sets.
 
         Inputs CDM filled in on its own (defaults) do not count; an input sent empty equals one absent.
+        Read-back values "may be" percent-encoded: each matches as read back or decoded, so a value
+        that legitimately holds ``%41`` matches whether CDM encoded it or not.
         """
         mine = self.definition()
         for key in DEFINITION_KEYS:
             if key not in definition:
                 continue
             if key in CONFIG_VALUES_KEYS:
-                theirs = _input_values(mine.get(key))
-                if any(theirs.get(name, "") != value for name, value in _input_values(definition[key]).items()):
-                    return False
+                read_back = _input_values(self.raw.get(key))
+                for name, value in _input_values(definition[key]).items():
+                    got = read_back.get(name, "")
+                    if value != got and value != unquote(got):
+                        return False
             elif _comparable(definition[key]) != _comparable(mine.get(key, "")):
                 return False
         return True

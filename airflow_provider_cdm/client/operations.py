@@ -16,8 +16,13 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlencode
 
 from airflow_provider_cdm.api import endpoints
-from airflow_provider_cdm.api.endpoints import Endpoint, PathParameterError, escape_path_segment
-from airflow_provider_cdm.api.job_schema import to_cdm_string
+from airflow_provider_cdm.api.endpoints import (  # JSON_CONTENT_TYPE: re-exported for the transports
+    JSON_CONTENT_TYPE as JSON_CONTENT_TYPE,
+    Endpoint,
+    PathParameterError,
+    escape_path_segment,
+)
+from airflow_provider_cdm.api.job_schema import JOB_TYPES, MAX_JOB_NAME_LENGTH, job_name_problems, to_cdm_string
 from airflow_provider_cdm.client.exceptions import CdmConfigError
 from airflow_provider_cdm.client.models import (
     Cluster,
@@ -38,12 +43,12 @@ from airflow_provider_cdm.client.reconcile import (
     Reconciler,
     StartReconciler,
 )
+from airflow_provider_cdm.job_definition import CdmJobDefinitionError, load_job_definition
 
 T = TypeVar("T")
 
-JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 LANGUAGE = "en-us"
-JOB_TYPES = ("NORMAL_JOB", "BATCH_JOB", "SCENARIO_JOB")
+_NAME_EXPECTED = "a non-empty name without '/', '\\', control characters or surrounding whitespace, not 'all'"
 
 
 class ValidationRejected(Exception):
@@ -89,13 +94,19 @@ class CdmCall(Generic[T]):
 
 
 def check_job_name(name: object, setting: str = "job_name") -> str:
-    """A job name that can go into a path: 1-240 characters, no ``/`` or ``\\``, not ``.`` or ``..``."""
+    """A job name CDM accepts and a path can carry, by the one rule (``job_schema.job_name_problems``):
+    1-240 characters, no ``/``, ``\\`` or control characters, not ``.`` or ``..``, no leading or
+    trailing whitespace, not ``all`` in any case (non-ASCII is fine: it is percent-encoded)."""
     if not isinstance(name, str):
-        raise CdmConfigError(setting, f"got a {type(name).__name__}", "a string")
-    if len(name) > endpoints.MAX_JOB_NAME_LENGTH:
-        raise CdmConfigError(setting, f"is {len(name)} characters long", f"at most {endpoints.MAX_JOB_NAME_LENGTH}")
-    _segment(setting, name)
-    return name
+        raise CdmConfigError(setting, f"got a {type(name).__name__} ({name!r:.80})", "a string")
+    problems = job_name_problems(name, setting)
+    if not problems:
+        return name
+    if len(name) > MAX_JOB_NAME_LENGTH:  # too long to repeat in the message
+        raise CdmConfigError(setting, f"is {len(name)} characters long", f"at most {MAX_JOB_NAME_LENGTH}")
+    if not name:
+        problems = [f"{setting} must not be empty"]
+    raise CdmConfigError(setting, "; ".join(problems), _NAME_EXPECTED)
 
 
 def check_variables(variables: Mapping[str, Any] | None) -> dict[str, str]:
@@ -116,7 +127,8 @@ def check_variables(variables: Mapping[str, Any] | None) -> dict[str, str]:
 
 
 def check_job(job: Mapping[str, Any]) -> dict[str, Any]:
-    """One job definition, given as the job itself or as the ``{"jobs": [job]}`` body."""
+    """One job definition, given as the job itself or as the ``{"jobs": [job]}`` body, validated by
+    :func:`~airflow_provider_cdm.job_definition.load_job_definition` (values converted to strings)."""
     if not isinstance(job, Mapping):
         raise CdmConfigError("job", f"got a {type(job).__name__}", "a job definition (a mapping)")
     if "jobs" in job:
@@ -125,7 +137,10 @@ def check_job(job: Mapping[str, Any]) -> dict[str, Any]:
             raise CdmConfigError("job", "the 'jobs' list must hold exactly one job", "one job per call")
         return check_job(jobs[0])
     check_job_name(job.get("name"), "job.name")
-    return dict(job)
+    try:
+        return load_job_definition(job)
+    except CdmJobDefinitionError as err:
+        raise CdmConfigError("job", str(err)) from None
 
 
 def _segment(setting: str, value: object) -> str:
@@ -134,7 +149,7 @@ def _segment(setting: str, value: object) -> str:
     try:
         escape_path_segment(setting, value)
     except PathParameterError as err:
-        raise CdmConfigError(setting, str(err), "a non-empty name without '/'") from None
+        raise CdmConfigError(setting, str(err), "a non-empty name without '/', '\\' or control characters") from None
     return value
 
 

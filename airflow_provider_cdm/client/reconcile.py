@@ -20,10 +20,15 @@ The rules:
   than the latest run seen at the first such read (the baseline). Otherwise re-send; if that is
   refused because the job is running, the active run is adopted. No status is read before the first
   attempt: the fault-free path costs exactly one request.
-* create-and-execute: look for the job in each candidate cluster (show job). Found with our definition:
-  return its latest run and that cluster (an empty run list if CDM has not started it yet); found with
-  another definition: "exists" error; found nowhere: re-send. A refusal "exists" of the re-send is
-  handled the same way.
+* create-and-execute: look for the job in each candidate cluster (show job). Found with another
+  definition: "exists" error. Found with our definition: adopt its latest run and that cluster only when
+  the run is ours: created at or after the first attempt was sent (on CDM's clock, as for start), or
+  active while the job was in none of the candidates at the first look (so it is newer than anything
+  a previous call left). A job found with no run yet is ours when the job itself was created after the
+  first attempt (or had not been there at the first look): an empty run list. Anything else (e.g.
+  yesterday's job of the same name and definition with its SUCCEEDED run) is an "exists" error naming
+  job and cluster: its run is not this call's result. Found nowhere: re-send. A refusal "exists" of the
+  re-send is handled the same way.
 
 Reconcilers are sans-IO: their methods return generators that yield the probe calls to send and
 receive each result (or have the probe's :class:`CdmApiError` thrown in), and return the adopted
@@ -35,10 +40,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from airflow_provider_cdm.api.errors import ErrorKind
+from airflow_provider_cdm.client.clock import SERVER_CLOCK_MARGIN
 from airflow_provider_cdm.client.exceptions import CdmApiError, CdmJobExistsError, CdmJobRunningError
 from airflow_provider_cdm.client.models import CreateJobResult, Job, Submission
 
@@ -53,15 +59,17 @@ T_co = TypeVar("T_co", covariant=True)
 Probe = Generator["CdmCall[Any]", Any, T | None]
 CreateAndStartOutcome = tuple[str | None, list[Submission]]
 
-# Date headers have whole seconds, and CDM stamps a run a moment after the request left.
-CLOCK_MARGIN = timedelta(seconds=2)
-
 
 class SendRecord(Protocol):
     """What the transport knows about the attempts of the call being reconciled."""
 
     def first_sent_at(self) -> datetime:
         """When the first attempt left, on CDM's clock (as well as the transport can estimate it)."""
+
+
+def _created_since_first_send(moment: datetime | None, record: SendRecord) -> bool:
+    """Whether CDM stamped ``moment`` at or after the first attempt left (on CDM's clock, estimated)."""
+    return moment is not None and moment >= record.first_sent_at() - SERVER_CLOCK_MARGIN
 
 
 class Reconciler(Protocol[T_co]):
@@ -121,7 +129,7 @@ class StartReconciler:
 
     @staticmethod
     def _is_ours(latest: Submission, record: SendRecord) -> bool:
-        return latest.creation_date is not None and latest.creation_date >= record.first_sent_at() - CLOCK_MARGIN
+        return _created_since_first_send(latest.creation_date, record)
 
     def _is_newer(self, latest: Submission) -> bool:
         if not self._baseline_known or latest.submission_id is None:
@@ -146,18 +154,23 @@ class ClusterProbe:
 
 
 class CreateAndStartReconciler:
-    """create-and-execute: find the job in a candidate cluster and adopt its run."""
+    """create-and-execute: find the job in a candidate cluster and adopt its run, if the run is ours."""
 
     def __init__(self, definition: Mapping[str, Any], probes: Sequence[ClusterProbe]) -> None:
         self._definition = definition
         self._probes = probes
+        # The candidates that did not hold the job at the first look (None before it): a job found in
+        # one of them later was created since, so its active run is newer than any left by others.
+        self._absent_at_first_look: frozenset[str] | None = None
 
     def before_resend(self, record: SendRecord) -> Probe[CreateAndStartOutcome]:
+        absent: set[str] = set()
         for probe in self._probes:
             try:
                 job: Job = yield probe.show
             except CdmApiError as err:
                 if err.kind in (ErrorKind.JOB_NOT_FOUND, ErrorKind.NOT_FOUND):
+                    absent.add(probe.cluster_id)
                     continue
                 raise
             if not job.matches(self._definition):
@@ -166,9 +179,24 @@ class CreateAndStartReconciler:
                     kind=ErrorKind.JOB_EXISTS,
                 )
             latest: Submission | None = yield probe.status
+            if not self._is_ours(job, latest, probe.cluster_id, record):
+                what = "it" if latest is None else f"its latest run {latest.submission_id} ({latest.status_text})"
+                raise CdmJobExistsError(
+                    f"Job[{job.name}] already exists in cluster {probe.cluster_id} with this definition, "
+                    f"but {what} predates this call: not this call's doing",
+                    kind=ErrorKind.JOB_EXISTS,
+                )
             log.info("Job %s found in cluster %s: an earlier attempt created it", job.name, probe.cluster_id)
             return (probe.cluster_id, [latest] if latest else [])
+        if self._absent_at_first_look is None:
+            self._absent_at_first_look = frozenset(absent)
         return None
+
+    def _is_ours(self, job: Job, latest: Submission | None, cluster_id: str, record: SendRecord) -> bool:
+        appeared = self._absent_at_first_look is not None and cluster_id in self._absent_at_first_look
+        if latest is None:  # created, not started yet: judge the job itself
+            return appeared or _created_since_first_send(job.creation_date, record)
+        return _created_since_first_send(latest.creation_date, record) or (appeared and latest.is_active)
 
     def on_error(self, error: CdmApiError, record: SendRecord) -> Probe[CreateAndStartOutcome] | None:
         return self.before_resend(record) if isinstance(error, CdmJobExistsError) else None

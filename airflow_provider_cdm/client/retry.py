@@ -1,12 +1,15 @@
 """When and how long to retry: one policy for the sync (``tenacity.Retrying``) and async
 (``tenacity.AsyncRetrying``) transports.
 
-Retried: connection errors, timeouts, unreadable answers, HTTP 5xx and 429, each only where the
+Retried: connection errors, timeouts, undecodable answers, HTTP 5xx and 429, each only where the
 transport marks the failed attempt retryable (a non-idempotent call is retried after an ambiguous
 failure only with a reconciler, see :mod:`airflow_provider_cdm.client.reconcile`). Never retried:
-any other 4xx. Backoff is exponential with full jitter; ``Retry-After`` (seconds or HTTP date) replaces
-it, capped at ``max_backoff_s``. Attempts and total time are both bounded. tenacity is imported only
-when a request is made.
+any other 4xx, a 5xx carrying a CDM code of a definite refusal (see ``answers.http_failure``), a
+valid JSON answer of the wrong shape. Backoff is exponential with full jitter, capped at
+``max_backoff_s``; ``Retry-After`` (seconds or HTTP date) replaces it and is honoured as asked, not
+capped: when it asks for more than the time budget has left, the loop gives up at once with the
+failure (e.g. :class:`CdmThrottledError`) instead of spending attempts early. Attempts and total
+time are both bounded. tenacity is imported only when a request is made.
 """
 
 from __future__ import annotations
@@ -109,9 +112,13 @@ class RetryPolicy:
         return ceiling * rng() if self.jitter else ceiling
 
     def delay_s(self, attempt: int, retry_after: float | None, elapsed_s: float) -> float:
-        """The wait before the next attempt: ``Retry-After`` or the backoff, never past the time budget."""
-        delay = min(retry_after, self.max_backoff_s) if retry_after is not None else self.backoff_s(attempt)
+        """The wait before the next attempt: ``Retry-After`` as asked, else the backoff; within the time budget."""
+        delay = retry_after if retry_after is not None else self.backoff_s(attempt)
         return max(0.0, min(delay, self.max_elapsed_s - elapsed_s))
+
+    def outlasts_budget(self, retry_after: float | None, elapsed_s: float) -> bool:
+        """Whether the server asks to wait longer than the time budget has left: no use asking again."""
+        return retry_after is not None and retry_after > self.max_elapsed_s - elapsed_s
 
     def tenacity_kwargs(self, *, before_sleep: Callable[[RetryCallState], Any] | None = None) -> dict[str, Any]:
         """Keyword arguments for ``tenacity.Retrying`` or ``AsyncRetrying`` (add ``sleep`` to inject one).
@@ -124,13 +131,20 @@ class RetryPolicy:
             # idle_for also counts waits that an injected sleep (tests) did not really spend.
             return max(state.seconds_since_start or 0.0, state.idle_for)
 
-        def wait(state: RetryCallState) -> float:
+        def retry_after(state: RetryCallState) -> float | None:
             failure = state.outcome.exception() if state.outcome else None
-            retry_after = failure.retry_after if isinstance(failure, AttemptFailure) else None
-            return self.delay_s(state.attempt_number, retry_after, elapsed(state))
+            return failure.retry_after if isinstance(failure, AttemptFailure) else None
+
+        def wait(state: RetryCallState) -> float:
+            return self.delay_s(state.attempt_number, retry_after(state), elapsed(state))
 
         def stop(state: RetryCallState) -> bool:
-            return state.attempt_number >= self.max_attempts or elapsed(state) >= self.max_elapsed_s
+            spent = elapsed(state)
+            return (
+                state.attempt_number >= self.max_attempts
+                or spent >= self.max_elapsed_s
+                or self.outlasts_budget(retry_after(state), spent)
+            )
 
         return {
             "retry": tenacity.retry_if_exception(_is_retryable),

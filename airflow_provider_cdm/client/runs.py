@@ -13,10 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_cdm.api.statuses import FAILURE_STATUSES, SUCCESS_STATUSES, JobStatus
+from airflow_provider_cdm.client.clock import LOCAL_CLOCK_SKEW_MS
 from airflow_provider_cdm.client.models import Submission
 
-# How far CDM's clock may be behind ours when a run has no submission id and is matched by its dates.
-CLOCK_SKEW_MS = 5 * 60 * 1000
+# How far CDM's clock may be behind ours when a run without a submission id is matched by its creation
+# date against an instant of this machine's clock (defined, with the other tolerance, in client.clock).
+CLOCK_SKEW_MS = LOCAL_CLOCK_SKEW_MS
+
+
+# The statuses of the one event a CdmJobStatusTrigger fires; execute_complete accepts only these.
+EVENT_SUCCESS = "success"
+EVENT_FAILED = "failed"
+EVENT_TIMEOUT = "timeout"
+EVENT_ERROR = "error"
+EVENT_STATUSES = (EVENT_SUCCESS, EVENT_FAILED, EVENT_TIMEOUT, EVENT_ERROR)
 
 
 class Verdict(str, enum.Enum):
@@ -37,24 +47,42 @@ class RunRef:
     submission_id: int | None = None
     # When CDM omits the submission id: the run is the latest one created at or after this instant.
     not_before_ms: int | None = None
+    # How much earlier than ``not_before_ms`` a run may be stamped and still be the watched one: 0 when
+    # ``not_before_ms`` is CDM's own creation-date of the run (two CDM dates compare exactly),
+    # CLOCK_SKEW_MS when it was read from this machine's clock (the default, as for payloads written
+    # before this field existed).
+    skew_ms: int = CLOCK_SKEW_MS
 
     @classmethod
     def of(cls, submission: Submission, cluster_id: str, *, sent_at_ms: int | None = None) -> RunRef:
-        created = submission.creation_date
-        not_before = int(created.timestamp() * 1000) if created else sent_at_ms
-        return cls(submission.job_name or "", cluster_id, submission.submission_id, not_before)
+        """The run ``submission`` describes; ``sent_at_ms`` (this machine's clock) when it has no creation date."""
+        name, created = submission.job_name or "", submission.creation_date
+        if created is not None:
+            return cls(name, cluster_id, submission.submission_id, int(created.timestamp() * 1000), skew_ms=0)
+        return cls(name, cluster_id, submission.submission_id, sent_at_ms, skew_ms=CLOCK_SKEW_MS)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """Plain JSON; ``skew_ms`` only when it is not the default (payloads stay as they were otherwise)."""
+        data: dict[str, Any] = {
             "job_name": self.job_name,
             "cluster_id": self.cluster_id,
             "submission_id": self.submission_id,
             "not_before_ms": self.not_before_ms,
         }
+        if self.skew_ms != CLOCK_SKEW_MS:
+            data["skew_ms"] = self.skew_ms
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunRef:
-        return cls(str(data["job_name"]), str(data["cluster_id"]), data.get("submission_id"), data.get("not_before_ms"))
+        skew = data.get("skew_ms")
+        if skew is None:
+            skew = CLOCK_SKEW_MS
+        elif isinstance(skew, bool) or not isinstance(skew, int) or skew < 0:
+            raise ValueError(f"run.skew_ms must be an integer >= 0 or null, got {skew!r}")
+        return cls(
+            str(data["job_name"]), str(data["cluster_id"]), data.get("submission_id"), data.get("not_before_ms"), skew
+        )
 
     def relation(self, submission: Submission) -> int:
         """-1 if ``submission`` is older than the watched run, 0 if it is the run, 1 if newer."""
@@ -63,7 +91,7 @@ class RunRef:
         if self.not_before_ms is None or submission.creation_date is None:
             return 0
         created_ms = int(submission.creation_date.timestamp() * 1000)
-        return 0 if created_ms >= self.not_before_ms - CLOCK_SKEW_MS else -1
+        return 0 if created_ms >= self.not_before_ms - self.skew_ms else -1
 
 
 def status_set(statuses: Iterable[str | JobStatus] | None, default: frozenset[JobStatus], name: str) -> frozenset[JobStatus]:
@@ -72,11 +100,11 @@ def status_set(statuses: Iterable[str | JobStatus] | None, default: frozenset[Jo
         return default
     if isinstance(statuses, str):
         statuses = [statuses]
-    parsed = {JobStatus.parse(status): status for status in statuses}
-    unknown = [repr(raw) for status, raw in parsed.items() if status is None]
+    parsed = [(raw, JobStatus.parse(raw)) for raw in statuses]
+    unknown = [repr(raw) for raw, status in parsed if status is None]
     if unknown:
         raise ValueError(f"{name} has unknown CDM status(es) {', '.join(unknown)}; expected any of {[s.value for s in JobStatus]}")
-    return frozenset(status for status in parsed if status is not None)
+    return frozenset(status for _, status in parsed if status is not None)
 
 
 @dataclass(frozen=True)

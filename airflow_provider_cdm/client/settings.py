@@ -7,7 +7,9 @@ bad value (never a secret's) and what is expected. ``repr`` shows no credentials
 
 from __future__ import annotations
 
+import inspect
 import logging
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -51,6 +53,8 @@ EXTRA_KEYS = frozenset(
         "max_retries",
     }
 )
+PROXY_KEYS = ("http", "https", "all")
+PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
 _REGION = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
@@ -124,6 +128,8 @@ class CdmSettings:
             raise CdmConfigError(
                 "proxies", "not a mapping of strings", 'a JSON object like {"https": "http://proxy:3128"}'
             )
+        for key, url in self.proxies.items():
+            _check_proxy(key, url)
         if self.verify is False:
             log.warning("TLS certificate verification is off for CDM endpoint %s", self.endpoint)
 
@@ -256,7 +262,7 @@ def _path_segment(name: str, value: str) -> None:
     try:
         escape_path_segment(name, value)
     except PathParameterError as err:
-        raise CdmConfigError(name, str(err), "a non-empty id without '/'") from None
+        raise CdmConfigError(name, str(err), "a non-empty id without '/', '\\' or control characters") from None
 
 
 def _http_url(name: str, value: str) -> str:
@@ -318,17 +324,16 @@ def _verify(value: Any) -> bool | str:
 
 
 def _number(name: str, value: Any) -> float:
-    expected = "a number"
-    if isinstance(value, bool):
-        raise CdmConfigError(name, f"got {value!r}", expected)
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
+    """A finite number (NaN or infinity would reach the socket as a timeout, or a wait, and break there)."""
+    number = math.nan
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
         try:
-            return float(value.strip())
-        except ValueError:
+            number = float(value.strip() if isinstance(value, str) else value)
+        except (ValueError, OverflowError):
             pass
-    raise CdmConfigError(name, f"got {value!r}", expected)
+    if not math.isfinite(number):
+        raise CdmConfigError(name, f"got {value!r}", "a finite number")
+    return number
 
 
 def _timeouts(value: Any) -> tuple[float, float]:
@@ -353,6 +358,24 @@ def _proxies(value: Any) -> dict[str, str]:
             "proxies", f"got a {type(value).__name__}", 'a JSON object like {"https": "http://proxy:3128"}'
         )
     return dict(value)
+
+
+def _check_proxy(key: str, url: str) -> None:
+    """One requests-style proxies entry, usable by both transports; the URL is never shown (it may hold
+    a password)."""
+    if key not in PROXY_KEYS and "://" not in key:
+        expected_keys = "'http', 'https', 'all' or 'scheme://host' keys"
+        raise CdmConfigError("proxies", f"key {key!r} is not a scheme", expected_keys)
+    expected = f"a URL such as http://proxy:3128 (scheme {', '.join(PROXY_SCHEMES)})"
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise CdmConfigError("proxies", f"the value of {key!r} is not a proxy URL", expected) from None
+    if not parts.hostname:
+        raise CdmConfigError("proxies", f"the value of {key!r} is not a proxy URL", expected)
+    if parts.scheme not in PROXY_SCHEMES:
+        raise CdmConfigError("proxies", f"the value of {key!r} has scheme {parts.scheme!r}", expected)
 
 
 def _retry_policy(extra: Mapping[str, Any], override: RetryPolicy | Mapping[str, Any] | None) -> RetryPolicy:
@@ -395,3 +418,9 @@ def _retries(name: str, value: Any) -> int:
     if number < 0 or not number.is_integer():
         raise CdmConfigError(name, f"got {value!r}", "a whole number >= 0")
     return int(number)
+
+
+def settings_keywords() -> frozenset[str]:
+    """The keyword overrides :meth:`CdmSettings.from_connection` takes (``hook_params`` keys)."""
+    parameters = inspect.signature(CdmSettings.from_connection).parameters.values()
+    return frozenset(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)

@@ -17,7 +17,9 @@ sends the request once more with a fresh one; the gateway refused the first, so 
 call. A second 401 raises :class:`CdmAuthError`.
 
 Each attempt is logged (method, path, status, elapsed, attempt) with credential headers redacted;
-bodies are never logged. requests and tenacity are imported when the first request is sent.
+bodies are never logged, and httpcore's DEBUG traces (which list whole header sets, IAM's token
+answer included) have the same headers' values cut out. requests and tenacity are imported when the
+first request is sent.
 
 The pieces that do not depend on the HTTP library (request preparation, the per-call attempt
 bookkeeping that decides about reconciliation, retry logging, the token-answer check and the log
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
@@ -62,7 +65,8 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 REDACTED = "***"
-SECRET_HEADERS = frozenset({"authorization", "x-auth-token", "x-security-token"})
+# Request headers that carry a credential, and X-Subject-Token: the IAM token in IAM's answer.
+SECRET_HEADERS = frozenset({"authorization", "x-auth-token", "x-security-token", "x-subject-token"})
 USER_AGENT = f"airflow-provider-cdm/{__version__}"
 REASON_CHARS = 300
 
@@ -70,6 +74,29 @@ REASON_CHARS = 300
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Headers fit for a log line."""
     return {name: REDACTED if name.lower() in SECRET_HEADERS else value for name, value in headers.items()}
+
+
+# httpcore's DEBUG trace repeats whole header lists, e.g. ``(b'X-Subject-Token', b'<token>')`` of an IAM
+# answer, before any code of ours could mask the token: the values of SECRET_HEADERS are cut out there.
+_TRACED_SECRET = re.compile(
+    r"(?P<head>\(b(?P<q0>['\"])(?:" + "|".join(sorted(SECRET_HEADERS)) + r")(?P=q0), b)(?P<q>['\"]).*?(?<!\\)(?P=q)\)",
+    re.IGNORECASE,
+)
+_HTTPCORE_LOGGERS = ("httpcore.http11", "httpcore.http2", "httpcore.connection", "httpcore.proxy", "httpcore.socks")
+
+
+class _TracedHeadersFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _TRACED_SECRET.sub(lambda found: f"{found['head']}{found['q']}{REDACTED}{found['q']})", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+_TRACED_HEADERS_FILTER = _TracedHeadersFilter()
+for _name in _HTTPCORE_LOGGERS:  # idempotent: a logger holds a filter once
+    logging.getLogger(_name).addFilter(_TRACED_HEADERS_FILTER)
 
 
 # --- shared by the sync and the async transport -------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from airflow_provider_cdm.api import endpoints, errors
-from airflow_provider_cdm.api.endpoints import Endpoint
+from airflow_provider_cdm.api.endpoints import JSON_CONTENT_TYPE, Endpoint
 from airflow_provider_cdm.emulator.auth import Authenticator, Credentials, IamUser, Principal
 from airflow_provider_cdm.emulator.config import EmulatorConfig
 from airflow_provider_cdm.emulator.errors import ApiError
@@ -26,7 +26,6 @@ from airflow_provider_cdm.emulator.stats import Stats
 
 CONNECTION_ENV_VAR = "AIRFLOW_CONN_CDM_DEFAULT"
 CONNECTION_TYPE = "huaweicloud_cdm"
-JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,7 @@ def parse_json_body(body: bytes, *, required: bool = True) -> Any:
         return {}
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply
         raise ApiError(errors.APIG_REQUEST_ERROR, detail="the body is not valid JSON") from None
 
 

@@ -19,7 +19,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_cdm.api import errors, signer
-from airflow_provider_cdm.api.endpoints import AUTH_TOKEN_HEADER, PROJECT_HEADER, SECURITY_TOKEN_HEADER
+from airflow_provider_cdm.api.endpoints import (
+    AUTH_TOKEN_HEADER,
+    IAM_TOKEN_LIFETIME_S,
+    PROJECT_HEADER,
+    SECURITY_TOKEN_HEADER,
+)
 from airflow_provider_cdm.api.errors import APIG_FORBIDDEN
 from airflow_provider_cdm.emulator.errors import ApiError
 
@@ -90,7 +95,7 @@ class Authenticator:
         credentials: Sequence[Credentials],
         users: Sequence[IamUser],
         owner: str,
-        token_ttl_s: float = 24 * 3600.0,
+        token_ttl_s: float = IAM_TOKEN_LIFETIME_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.project_id = project_id

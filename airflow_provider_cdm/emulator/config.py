@@ -9,6 +9,7 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from airflow_provider_cdm.api.endpoints import IAM_TOKEN_LIFETIME_S
 from airflow_provider_cdm.api.job_schema import CONNECTORS
 from airflow_provider_cdm.api.statuses import ClusterStatus
 from airflow_provider_cdm.emulator.faults import DEFAULT_ERROR_STATUSES, RESET_PHASES, FaultSettings
@@ -45,7 +46,7 @@ class EmulatorConfig:
     domain: str = DEFAULT_DOMAIN
     clusters: tuple[ClusterSpec, ...] = DEFAULT_CLUSTERS
     job_duration_s: float = 2.0
-    token_ttl_s: float = 24 * 3600.0
+    token_ttl_s: float = IAM_TOKEN_LIFETIME_S
     quotas: bool = False
     strict_links: bool = False
     links: tuple[tuple[str, str], ...] = ()
@@ -100,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--cluster", dest="clusters", type=_cluster, action="append", metavar="ID=NAME[:STATUS]",
         help="a cluster (repeatable; default: two running clusters and one stopped)")
     add("--job-duration", dest="job_duration_s", type=float, default=2.0, help="seconds an unscripted run takes")
-    add("--token-ttl", dest="token_ttl_s", type=float, default=24 * 3600.0, help="IAM token lifetime in seconds")
+    add("--token-ttl", dest="token_ttl_s", type=float, default=IAM_TOKEN_LIFETIME_S,
+        help="IAM token lifetime in seconds")
     add("--quotas", action="store_true", help="enforce Huawei's per-user per-minute quotas")
     add("--strict-links", action="store_true", help="refuse jobs whose links were not declared with --link")
     add("--link", dest="links", type=_link, action="append", default=[], metavar="NAME=CONNECTOR",

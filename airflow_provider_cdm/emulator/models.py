@@ -20,12 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from airflow_provider_cdm.api import errors
-from airflow_provider_cdm.api.endpoints import (
-    LIST_ALL_JOBS,
-    LIST_PAGE_SIZE_RANGE,
-    PathParameterError,
-    escape_path_segment,
-)
+from airflow_provider_cdm.api.endpoints import LIST_PAGE_SIZE_RANGE
 from airflow_provider_cdm.api.job_schema import CONFIG_VALUE_FIELDS, JOB_TYPES, definition_problems
 from airflow_provider_cdm.api.statuses import ClusterStatus, JobStatus
 from airflow_provider_cdm.emulator.errors import ApiError
@@ -370,15 +365,7 @@ class CdmBackend:
         """Why CDM would refuse this definition: the documented shape, an addressable name, the links."""
         if not isinstance(job, dict):
             return ["the job must be a JSON object"]
-        problems = definition_problems(job)
-        name = job.get("name")
-        if isinstance(name, str) and name:
-            if name == LIST_ALL_JOBS:
-                problems.append(f"name {name!r} is reserved: the API lists all jobs under it")
-            try:
-                escape_path_segment("name", name)
-            except PathParameterError as err:
-                problems.append(str(err))
+        problems = definition_problems(job)  # the job-name rule included
         for side in ("from", "to"):
             link, connector = job.get(f"{side}-link-name"), job.get(f"{side}-connector-name")
             if not isinstance(link, str) or not link:

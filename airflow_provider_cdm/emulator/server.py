@@ -45,7 +45,20 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     disable_nagle_algorithm = True
     wbufsize = -1  # buffered: headers and body leave in one write (flushed per request by the base class)
-    timeout = 120  # seconds an idle keep-alive connection is kept
+    timeout = 120  # socket timeout: an idle keep-alive connection, or a client stalling mid-request, is dropped
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = _LineReader(self.rfile)  # type: ignore[assignment]
+
+    def parse_request(self) -> bool:
+        """The base class's parsing; a header block cut short by the client closing is no request."""
+        if not super().parse_request():
+            return False
+        if not self.rfile.last_line.endswith(b"\n"):  # type: ignore[attr-defined]
+            self.send_error(HTTPStatus.BAD_REQUEST, "the request ended before the blank line after its headers")
+            return False
+        return True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         """Quiet: no line per request."""
@@ -110,7 +123,11 @@ class _Handler(BaseHTTPRequestHandler):
                     break
                 length -= len(chunk)
             return Response.error(ApiError(errors.APIG_ENTITY_TOO_LARGE), request_id)
-        return self.rfile.read(length) if length else b""
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:  # the client stopped sending (half-closed): never act on part of a request
+            detail = f"the body ended after {len(body)} of its {length} bytes (Content-Length)"
+            return Response.error(ApiError(errors.APIG_REQUEST_ERROR, detail=detail), request_id)
+        return body
 
     def _answer_with_faults(self, request: Request, endpoint: Endpoint, params: Mapping[str, str]) -> Response | None:
         """Answer through the app, injecting the faults drawn for this request; None: dropped unanswered."""
@@ -155,6 +172,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
+
+
+class _LineReader:
+    """The request stream, remembering the last line read: a header block that ends without its blank
+    line (the client closed mid-request) is told apart from a complete one."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.last_line = b"\n"
+
+    def readline(self, limit: int = -1) -> bytes:
+        self.last_line = self._stream.readline(limit)
+        return self.last_line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 class EmulatorServer(ThreadingHTTPServer):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
@@ -19,7 +19,9 @@ from airflow_provider_cdm.client.exceptions import CdmApiError, CdmAuthError, Cd
 from airflow_provider_cdm.client.models import Cluster, CreateJobResult, Job, Page, Submission, ValidationMessage
 from airflow_provider_cdm.client.retry import RetryPolicy
 from airflow_provider_cdm.client.settings import CdmSettings
-from airflow_provider_cdm.client.transport import SyncTransport
+
+if TYPE_CHECKING:
+    from airflow_provider_cdm.client.transport import SyncTransport
 
 T = TypeVar("T")
 
@@ -71,15 +73,15 @@ class CdmHook(BaseHook):
     @cached_property
     def settings(self) -> CdmSettings:
         """The checked settings, read from the connection on first use."""
-        conn = self.get_connection(self.cdm_conn_id)
-        extra = conn.extra_dejson or {}
-        for secret in (conn.password, extra.get("token"), extra.get("security_token")):
-            if isinstance(secret, str) and secret:
-                mask_secret(secret)
-        return CdmSettings.from_connection(conn, **self._overrides)
+        settings = CdmSettings.from_connection(self.get_connection(self.cdm_conn_id), **self._overrides)
+        for secret in settings.secrets():
+            mask_secret(secret)
+        return settings
 
     @cached_property
     def transport(self) -> SyncTransport:
+        from airflow_provider_cdm.client.transport import SyncTransport  # not at DAG-parse time
+
         return SyncTransport(self.settings, on_token=mask_secret)
 
     def close(self) -> None:
@@ -89,9 +91,6 @@ class CdmHook(BaseHook):
 
     def resolve_cluster_id(self, cluster_id: str | None = None) -> str:
         """``cluster_id``, else the connection's ``cluster_id`` extra; CdmConfigError when neither is set."""
-        return self._cluster(cluster_id)
-
-    def _cluster(self, cluster_id: str | None) -> str:
         chosen = cluster_id or self.settings.cluster_id
         if not chosen:
             raise CdmConfigError(
@@ -110,7 +109,7 @@ class CdmHook(BaseHook):
         CdmJobExistsError when a job of that name exists (unless an earlier attempt of this very call
         created it with this definition).
         """
-        return self.transport.execute(ops.create_job(self._cluster(cluster_id), job))
+        return self.transport.execute(ops.create_job(self.resolve_cluster_id(cluster_id), job))
 
     def create_and_start_job(
         self, job: Mapping[str, Any], clusters: Sequence[str] | None = None
@@ -121,20 +120,25 @@ class CdmHook(BaseHook):
         answer shape). CDM's answer does not name the cluster: with several candidates the hook looks
         for the job in each (one show-job request per cluster tried); None if it is found nowhere.
         """
-        definition = ops.check_job(job)
-        candidates = clusters or [self._cluster(None)]
-        cluster_id, runs = self.transport.execute(ops.create_and_start_job(definition, candidates))
+        candidates = clusters if clusters is not None else [self.resolve_cluster_id()]  # [] is refused, not defaulted
+        call = ops.create_and_start_job(job, candidates)  # checks the job (once)
+        definition = call.body["jobs"][0]
+        cluster_id, runs = self.transport.execute(call)
         return (cluster_id or self.locate_job(definition, candidates)), runs
 
     def locate_job(self, definition: Mapping[str, Any], clusters: Sequence[str]) -> str | None:
-        """The candidate cluster holding a job with this definition; None when none is found."""
+        """The candidate cluster holding a job with this definition; None when none holds it.
+
+        A lookup that fails otherwise than "no such job or cluster" (throttled after the retries, auth,
+        a server error) raises: "found nowhere" must not be concluded from it while the job may run.
+        """
         for cluster_id in clusters:
             try:
                 job = self.get_job(definition["name"], cluster_id)
             except CdmApiError as err:
-                if err.kind not in (ErrorKind.JOB_NOT_FOUND, ErrorKind.NOT_FOUND):
-                    self.log.warning("Could not look for job %s in cluster %s: %s", definition["name"], cluster_id, err)
-                continue
+                if err.kind in (ErrorKind.JOB_NOT_FOUND, ErrorKind.NOT_FOUND):
+                    continue
+                raise
             if job.matches(definition):
                 return cluster_id
         return None
@@ -146,25 +150,25 @@ class CdmHook(BaseHook):
 
         Raises CdmJobRunningError when a run is active already (unless this very call started it).
         """
-        return self.transport.execute(ops.start_job(self._cluster(cluster_id), job_name, variables))
+        return self.transport.execute(ops.start_job(self.resolve_cluster_id(cluster_id), job_name, variables))
 
     def get_job_status(self, job_name: str, cluster_id: str | None = None) -> Submission | None:
         """The latest run, or None when no run is known yet (None never means success)."""
-        return self.transport.execute(ops.job_status(self._cluster(cluster_id), job_name))
+        return self.transport.execute(ops.job_status(self.resolve_cluster_id(cluster_id), job_name))
 
     def stop_job(self, job_name: str, cluster_id: str | None = None) -> list[ValidationMessage]:
         """Stop the active run: an empty list means stopped, entries say why not.
 
         Raises CdmJobNotRunningError when there is no active run.
         """
-        return self.transport.execute(ops.stop_job(self._cluster(cluster_id), job_name))
+        return self.transport.execute(ops.stop_job(self.resolve_cluster_id(cluster_id), job_name))
 
     def delete_job(self, job_name: str, cluster_id: str | None = None) -> None:
         """Delete a job (CDM refuses with CdmJobRunningError while a run is active)."""
-        self.transport.execute(ops.delete_job(self._cluster(cluster_id), job_name))
+        self.transport.execute(ops.delete_job(self.resolve_cluster_id(cluster_id), job_name))
 
     def get_job(self, job_name: str, cluster_id: str | None = None) -> Job:
-        return self.transport.execute(ops.show_job(self._cluster(cluster_id), job_name))
+        return self.transport.execute(ops.show_job(self.resolve_cluster_id(cluster_id), job_name))
 
     def iter_jobs(
         self,
@@ -175,7 +179,7 @@ class CdmHook(BaseHook):
         page_size: int = 100,
     ) -> Iterator[Job]:
         """Every job of the cluster, page by page as they are consumed."""
-        cluster = self._cluster(cluster_id)
+        cluster = self.resolve_cluster_id(cluster_id)
         return self._walk(
             lambda page_no: ops.list_jobs(
                 cluster, page_no=page_no, page_size=page_size, name_filter=name_filter, job_type=job_type
@@ -199,11 +203,11 @@ class CdmHook(BaseHook):
 
         Raises CdmValidationError on ERROR entries, CdmJobNotFoundError for a job that does not exist.
         """
-        return self.transport.execute(ops.update_job(self._cluster(cluster_id), job))
+        return self.transport.execute(ops.update_job(self.resolve_cluster_id(cluster_id), job))
 
     def list_submissions(self, job_name: str, cluster_id: str | None = None) -> list[Submission]:
         """The job's run history (all pages)."""
-        cluster = self._cluster(cluster_id)
+        cluster = self.resolve_cluster_id(cluster_id)
         return list(self._walk(lambda page_no: ops.list_submissions(cluster, job_name, page_no=page_no), 100))
 
     def _walk(self, page_call: Callable[[int], ops.CdmCall[Page[T]]], page_size: int) -> Iterator[T]:

@@ -21,16 +21,20 @@ from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, 
 from airflow_provider_cdm.api.statuses import JobStatus
 from airflow_provider_cdm.client.exceptions import CdmJobNotRunningError
 from airflow_provider_cdm.client.models import Submission
-from airflow_provider_cdm.client.runs import RunRef, StatusRules, Verdict
+from airflow_provider_cdm.client.settings import settings_keywords
+from airflow_provider_cdm.client.runs import EVENT_STATUSES, RunRef, StatusRules, Verdict
 from airflow_provider_cdm.hooks.cdm import CdmHook
-from airflow_provider_cdm.triggers.cdm import EVENT_STATUSES, CdmJobStatusTrigger
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_cdm.triggers.cdm import CdmJobStatusTrigger
+
 # XCom keys a start task pushes as soon as its run is known.
 SUBMISSION_ID_KEY = "submission_id"
 RUN_KEY = "cdm_run"  # RunRef.to_json(): what execute_complete checks the trigger's event against
+# The method Airflow (2.x and 3.x) resumes a deferred task with when it gives up on its trigger.
+AIRFLOW_FAIL_METHOD = "__fail__"
 # The trigger's deadline when a task sets no timeout of its own: far enough to never be reached.
 NO_DEADLINE_S = 10 * 365 * 24 * 3600.0
 # How long a stop may take to end a run before a restart, replace or delete gives up, and how often to look.
@@ -92,10 +96,15 @@ def check_limit(name: str, value: object) -> float | None:
 
 
 def check_hook_params(value: object) -> dict[str, Any]:
+    """CdmHook keyword arguments; unknown keys are refused now (DAG parse), not when the hook is made."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise TypeError(f"hook_params={value!r} is not valid; expected a dict of CdmHook keyword arguments or None")
+    known = settings_keywords()
+    unknown = sorted(str(key) for key in value if key not in known)
+    if unknown:  # only the keys: a value (a proxy URL) may hold credentials
+        raise TypeError(f"hook_params has unknown key(s) {unknown}; expected any of {sorted(known)}")
     return dict(value)
 
 
@@ -331,6 +340,8 @@ def make_trigger(
     hook_params: Mapping[str, Any],
 ) -> CdmJobStatusTrigger:
     """The trigger that waits for ``run``."""
+    from airflow_provider_cdm.triggers.cdm import CdmJobStatusTrigger  # the triggerer's side: not at DAG parse
+
     return CdmJobStatusTrigger(
         run=run.to_json(),
         end_time=end_time,
@@ -463,3 +474,15 @@ class WaitingOperator(BaseOperator):
             stop_run(hook, self.run_ref, self.log)
         finally:
             hook.close()
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Airflow resumes a deferred task with ``__fail__`` when it gives up on the trigger (its
+        timeout, which is ``execution_timeout`` on Airflow 2, or a trigger that failed): stop the run
+        first, as ``on_kill`` does, then fail as Airflow asks."""
+        if next_method == AIRFLOW_FAIL_METHOD:
+            try:
+                self.run_ref = deferred_run(context, None)
+                self.on_kill()
+            except Exception as err:  # noqa: BLE001 - Airflow's reason stays the task's failure
+                self.log.warning("Could not stop the CDM run this task deferred on: %s", err)
+        return super().resume_execution(next_method, next_kwargs, context)

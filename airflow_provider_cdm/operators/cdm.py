@@ -184,7 +184,9 @@ class CdmStartJobOperator(WaitingOperator):
     :param hook_params: extra keyword arguments of :class:`CdmHook` (JSON values only when deferrable).
 
     A failed run raises :class:`CdmJobFailedError` carrying CDM's status, error summary and details.
-    When the task is killed, the run it started or attached to is stopped if still active.
+    When the task is killed (``on_kill``, also called by Airflow when ``execution_timeout`` passes), the
+    run it started or attached to is stopped if still active, even one whose start answer never came
+    back; so is the run of a deferred task Airflow gives up on (its trigger timed out or failed).
     """
 
     template_fields: Sequence[str] = ("job_name", "cluster_id", "variables")
@@ -223,6 +225,9 @@ class CdmStartJobOperator(WaitingOperator):
             self.log.info("Stopping %s to start the job again (if_running='restart')", describe_run(active))
             stop_and_settle(self.hook, job_name, cluster, self.log, limit_s=self.timeout or STOP_WAIT_S)
         sent_at_ms = int(time.time() * 1000)
+        # Until the start answers, this task's run is the job's run that begins from now on (none is
+        # active): a kill or an execution_timeout that comes before the answer stops it all the same.
+        self.run_ref = RunRef(job_name, cluster, None, sent_at_ms)
         try:
             submission = self.hook.start_job(job_name, cluster, variables)
         except CdmJobRunningError:
@@ -280,6 +285,8 @@ class CdmCreateAndStartJobOperator(WaitingOperator):
         name = str(definition["name"])
         candidates = self._candidates()
         sent_at_ms = int(time.time() * 1000)
+        if len(candidates) == 1:  # as the start operator does; with several, the cluster is CDM's choice
+            self.run_ref = RunRef(name, candidates[0], None, sent_at_ms)
         try:
             cluster, runs = self.hook.create_and_start_job(definition, candidates)
         except CdmJobExistsError:

@@ -8,6 +8,13 @@ that decides what a status means. Exactly one event is fired::
     {"status": "success" | "failed" | "timeout" | "error",
      "run": RunRef.to_json(), "submission": Submission.to_json() or None, "message": "..."}
 
+The reads are shared: every trigger of one triggerer that watches jobs of one cluster through the same
+connection subscribes to one poller (:mod:`._shared_poller`), which answers many jobs with one
+list-jobs page, confirms a run that ended with a status call (or its run history), and keeps all
+calls within CDM's per-user quotas (:mod:`airflow_provider_cdm.client.rate_limit`; ``[cdm]
+quota_share``, 0.8 by default). Each trigger still judges every answer it receives itself, logs its
+progress, keeps its own deadline (with one last status read at it) and fires its own event.
+
 Stopping the job when a user kills the task: on Airflow 3.3+ the triggerer calls :meth:`on_kill`
 when a user marks or clears the deferred task, and the trigger stops the CDM run if ``stop_on_kill``
 is set. It never stops anything in :meth:`cleanup` (which also runs on triggerer shutdown, restart
@@ -24,24 +31,31 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_cdm.api.endpoints import LIST_PAGE_SIZE_RANGE
 from airflow_provider_cdm.client import operations as ops
-from airflow_provider_cdm.client.async_transport import AsyncTransport, aload_settings, settings_keywords
 from airflow_provider_cdm.client.exceptions import CdmConfigError, CdmJobNotRunningError
 from airflow_provider_cdm.client.models import Submission
 from airflow_provider_cdm.client.retry import RetryPolicy
-from airflow_provider_cdm.client.runs import RunRef, StatusRules, Verdict
+from airflow_provider_cdm.client.runs import (
+    EVENT_ERROR,
+    EVENT_FAILED,
+    EVENT_SUCCESS,
+    EVENT_TIMEOUT,
+    RunRef,
+    StatusRules,
+    Verdict,
+)
 from airflow_provider_cdm.hooks.cdm import CdmHook
 
-EVENT_SUCCESS = "success"
-EVENT_FAILED = "failed"
-EVENT_TIMEOUT = "timeout"
-EVENT_ERROR = "error"
-EVENT_STATUSES = (EVENT_SUCCESS, EVENT_FAILED, EVENT_TIMEOUT, EVENT_ERROR)
+if TYPE_CHECKING:  # imported when the trigger runs, not when a DAG file imports an operator
+    from airflow_provider_cdm.client.async_transport import AsyncTransport
+    from airflow_provider_cdm.client.settings import CdmSettings
+    from airflow_provider_cdm.triggers._shared_poller import Listed, Subscription
+
 
 HISTORY_PAGE_SIZE = LIST_PAGE_SIZE_RANGE[1]
 # on_kill() gets a bounded time from the triggerer (30 s by default): stay well inside it.
@@ -120,19 +134,58 @@ class CdmJobStatusTrigger(BaseTrigger):
         yield TriggerEvent(event)  # type: ignore[no-untyped-call,unused-ignore]
 
     async def _watch(self) -> dict[str, Any]:
-        """The event's payload; CDM's errors (after the retry policy gave up) are raised."""
-        transport = await self._get_transport()
-        status_call = ops.job_status(self.run_ref.cluster_id, self.run_ref.job_name)
+        """The event's payload; CDM's errors (after the retry policy gave up) are raised.
+
+        The job is read by the loop's shared poller (:mod:`._shared_poller`) for every trigger of the
+        same connection and cluster; this trigger judges each answer it receives on its own.
+        """
+        from airflow_provider_cdm.triggers import _shared_poller
+
+        async with _shared_poller.subscribe(
+            conn_id=self.cdm_conn_id,
+            hook_params=self.hook_params,
+            run=self.run_ref,
+            rules=self.rules,
+            poll_interval=self.poll_interval,
+            load_settings=self._load_settings,
+            on_token=_amask_secret,
+        ) as watch:
+            self._secrets = watch.settings.secrets()
+            return await self._wait(watch)
+
+    async def _wait(self, watch: Subscription) -> dict[str, Any]:
+        from airflow_provider_cdm.triggers._shared_poller import Listed, ReadFailed
+
         submission: Submission | None = None
+        listed: str | None = None
+        last_read = False  # the deadline passed: one more status read was asked for
         while True:
+            if last_read:
+                budget = self._read_budget(watch.settings)
+            else:
+                budget = self.end_time - time.time()
+                if budget <= 0:
+                    watch.read_now()
+                    last_read = True
+                    continue
             try:
-                submission = await _within(self._read_budget(transport), transport.execute(status_call))
+                answer = await _within(budget, watch.next_answer())
             except _Expired:
-                return self._timeout_event(submission, "CDM did not answer the last status read in time")
+                if last_read:
+                    why = "CDM did not answer the last status read in time"
+                    return self._timeout_event(submission, why, listed=listed)
+                continue
+            if isinstance(answer, ReadFailed):
+                raise answer.error
+            if isinstance(answer, Listed):
+                listed = answer.status_text
+                self._log_listed(answer)
+                continue  # progress only: a run read decides
+            submission = answer.submission
             verdict = self.rules.judge(submission, self.run_ref)
-            self._log_progress(submission, verdict)
+            self._log_progress(submission, verdict, source=answer.source)
             if verdict is Verdict.SUPERSEDED and submission is not None:
-                ours = await self._from_history(transport)
+                ours = await self._from_history(watch.transport)
                 if ours is None:
                     return self._event(
                         EVENT_ERROR,
@@ -146,16 +199,17 @@ class CdmJobStatusTrigger(BaseTrigger):
                 return self._event(EVENT_SUCCESS, submission, self._success_message(submission))
             if submission is not None and verdict is Verdict.FAILED:
                 return self._event(EVENT_FAILED, submission, self._failure_message(submission))
-            remaining = self.end_time - time.time()
-            if remaining <= 0:
-                return self._timeout_event(submission)
-            await asyncio.sleep(min(self.poll_interval, remaining))
+            if last_read or time.time() >= self.end_time:
+                return self._timeout_event(submission, listed=listed)
 
-    def _read_budget(self, transport: AsyncTransport) -> float:
-        """How long a status read may take: until the deadline plus one attempt's time (so a read in a
-        retry storm cannot hold the timeout event back by the retry policy's whole time budget)."""
-        settings = transport.settings
-        return max(0.0, self.end_time - time.time()) + settings.connect_timeout_s + settings.read_timeout_s
+    async def _load_settings(self) -> CdmSettings:
+        from airflow_provider_cdm.client.async_transport import aload_settings
+
+        return await aload_settings(self.cdm_conn_id, hook=CdmHook, **self.hook_params)
+
+    def _read_budget(self, settings: CdmSettings) -> float:
+        """How long the last status read (asked for at the deadline) may take: one attempt's time."""
+        return settings.connect_timeout_s + settings.read_timeout_s
 
     async def _from_history(self, transport: AsyncTransport) -> Submission | None:
         """Our run as the run history reports it (None when the history does not hold it)."""
@@ -217,11 +271,17 @@ class CdmJobStatusTrigger(BaseTrigger):
     # --- helpers -----------------------------------------------------------------------------------
 
     async def _get_transport(self) -> AsyncTransport:
+        """This trigger's own transport (on_kill), paced by the same process-wide limiter as the poller."""
         if self._transport is None:
-            settings = await aload_settings(self.cdm_conn_id, hook=CdmHook, **self.hook_params)
+            settings = await self._load_settings()
             self._secrets = settings.secrets()
             if self._transport is None:
-                self._transport = AsyncTransport(settings, on_token=_amask_secret)
+                from airflow_provider_cdm.client.async_transport import AsyncTransport
+                from airflow_provider_cdm.client.rate_limit import shared_limiter
+                from airflow_provider_cdm.triggers._shared_poller import configured_quota_share
+
+                limiter = shared_limiter(settings, configured_quota_share())
+                self._transport = AsyncTransport(settings, on_token=_amask_secret, limiter=limiter)
         return self._transport
 
     def _redact(self, text: str) -> str:
@@ -242,9 +302,16 @@ class CdmJobStatusTrigger(BaseTrigger):
             "message": message,
         }
 
-    def _timeout_event(self, submission: Submission | None, why: str | None = None) -> dict[str, Any]:
+    def _timeout_event(
+        self, submission: Submission | None, why: str | None = None, *, listed: str | None = None
+    ) -> dict[str, Any]:
         deadline = datetime.fromtimestamp(self.end_time, tz=timezone.utc).isoformat(timespec="seconds")
-        last = _state(submission) if submission is not None else "no run reported yet"
+        if submission is not None:
+            last = _state(submission)
+        elif listed is not None:
+            last = f"{listed} in the job list"
+        else:
+            last = "no run reported yet"
         message = f"{self._describe()} did not end before the deadline {deadline} (last seen: {last})"
         return self._event(EVENT_TIMEOUT, submission, f"{message}; {why}" if why else message)
 
@@ -254,6 +321,9 @@ class CdmJobStatusTrigger(BaseTrigger):
     def _failure_message(self, submission: Submission) -> str:
         summary = submission.error_summary or "CDM gave no error summary"
         return f"{self._describe()} ended {submission.status_text}: {summary}"
+
+    def _log_listed(self, listed: Listed) -> None:
+        self.log.info("%s: %s (job list)", self._describe(), listed.status_text or "no status")
 
     def _log_progress(self, submission: Submission | None, verdict: Verdict, *, source: str = "status") -> None:
         if submission is None:
@@ -355,6 +425,8 @@ def _hook_params(params: object) -> dict[str, Any]:
     """CdmHook keyword overrides as plain JSON (tuples become lists, a RetryPolicy its fields)."""
     if params is None:
         return {}
+    from airflow_provider_cdm.client.settings import settings_keywords
+
     allowed = settings_keywords()
     if not isinstance(params, Mapping):
         raise CdmConfigError("hook_params", f"got a {type(params).__name__}", "a JSON object")

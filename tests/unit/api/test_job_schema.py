@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_cdm.api.job_schema import definition_problems
+from airflow_provider_cdm.api.job_schema import definition_problems, job_name_problems
 from tests.jobs import job_definition
 
 
@@ -34,3 +34,30 @@ def test_problems_name_the_field_and_what_is_expected(change: Any, expected: str
     change(job)
     problems = definition_problems(job)
     assert any(expected in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("", "1 to 240 characters"),
+        ("x" * 241, "1 to 240 characters"),
+        (42, "must be a string"),
+        ("daily/orders", "must not contain '/'"),
+        ("..", "not a usable path segment"),
+        ("ord\x00ers", "control characters"),
+        (" orders", "whitespace"),
+        ("orders\t", "control characters"),
+        ("all", "reserved"),
+        ("All", "reserved"),
+    ],
+)
+def test_job_name_problems_name_the_value_and_the_rule(name: object, expected: str) -> None:
+    problems = job_name_problems(name, "job.name")
+    assert problems and all(problem.startswith("job.name ") for problem in problems), problems
+    assert any(expected in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize("name", ["a", "x" * 240, "orders to obs ✓ 订单", "a.b", "...", "all_orders", "call"])
+def test_usable_job_names_have_no_problems(name: str) -> None:
+    assert job_name_problems(name) == []
+    assert definition_problems(job_definition(name)) == []

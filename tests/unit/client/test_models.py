@@ -155,6 +155,27 @@ def test_job_matches_ignores_defaults_the_server_added() -> None:
     assert Job.from_api(stored).matches(sent)
 
 
+@pytest.mark.parametrize("encoded", [True, False])
+def test_job_matches_values_read_back_encoded_or_not(encoded: bool) -> None:
+    # "Values read back may be URL-encoded": a value that holds %41 must match either way.
+    sent = job_definition("orders")
+    sent["from-config-values"]["configs"][0]["inputs"][1]["value"] = "sales%41 100% ok"
+    stored = read_back(sent) if encoded else {**sent, "status": "NEW", "id": 42}
+
+    job = Job.from_api(stored)
+
+    assert job.matches(sent)
+    assert job.creation_date == (MOMENT if encoded else None)
+
+
+def test_job_matches_does_not_decode_a_mismatch_into_a_match() -> None:
+    sent = job_definition("orders")
+    sent["from-config-values"]["configs"][0]["inputs"][1]["value"] = "sales%41"
+    stored = read_back(job_definition("orders"))
+    stored["from-config-values"]["configs"][0]["inputs"][1]["value"] = "salesB"
+    assert not Job.from_api(stored).matches(sent)
+
+
 @pytest.mark.parametrize(
     "change",
     [

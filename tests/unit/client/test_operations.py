@@ -7,10 +7,13 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_cdm.api import endpoints
+from airflow_provider_cdm.api import endpoints, job_schema
 from airflow_provider_cdm.client import operations as ops
 from airflow_provider_cdm.client.exceptions import CdmConfigError
 from airflow_provider_cdm.client.models import ResponseShapeError
+from airflow_provider_cdm.emulator.config import DEFAULT_CLUSTERS
+from airflow_provider_cdm.emulator.models import CdmBackend
+from airflow_provider_cdm.job_definition import CdmJobDefinitionError, load_job_definition
 from tests.jobs import job_definition
 from tests.unit.client.helpers import CLUSTER, JOB, PROJECT, submission
 
@@ -20,11 +23,41 @@ def test_usable_job_names(name: str) -> None:
     assert ops.check_job_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "a/b", "a\\b", ".", "..", "x" * 241, None, 42])
+@pytest.mark.parametrize(
+    "name", ["", "a/b", "a\\b", ".", "..", "x" * 241, None, 42, "all", "ALL", " orders", "orders ", "a\x00b"]
+)
 def test_job_names_that_would_break_the_path_are_refused(name: Any) -> None:
     with pytest.raises(CdmConfigError) as caught:
         ops.check_job_name(name)
     assert caught.value.setting == "job_name"
+
+
+@pytest.mark.parametrize("name", ["all", "All", " orders", "orders\n", "a/b", "..", "x" * 241, "", "ok name", "订单"])
+def test_one_job_name_rule_for_the_client_the_builder_and_the_emulator(name: str) -> None:
+    refused = bool(job_schema.job_name_problems(name))
+
+    try:
+        ops.check_job_name(name)
+    except CdmConfigError:
+        client_refuses = True
+    else:
+        client_refuses = False
+    try:
+        load_job_definition(job_definition(name))
+    except CdmJobDefinitionError:
+        builder_refuses = True
+    else:
+        builder_refuses = False
+    emulator = CdmBackend(DEFAULT_CLUSTERS, clock=lambda: 0.0)
+    emulator_refuses = bool(emulator.create_job(DEFAULT_CLUSTERS[0].id, job_definition(name), "u")["validation-result"])
+
+    assert client_refuses == builder_refuses == emulator_refuses == refused
+
+
+def test_job_types_come_from_the_job_schema() -> None:
+    assert ops.JOB_TYPES is job_schema.JOB_TYPES
+    with pytest.raises(CdmConfigError, match="one of NORMAL_JOB, BATCH_JOB, SCENARIO_JOB"):
+        ops.list_jobs(CLUSTER, job_type="NIGHTLY")
 
 
 def test_job_name_checks_happen_when_the_spec_is_built() -> None:

@@ -29,13 +29,16 @@ def test_full_jitter_spreads_over_zero_to_the_ceiling() -> None:
     assert policy.backoff_s(3, rng=lambda: 0.999) == pytest.approx(7.992)
 
 
-def test_retry_after_replaces_the_backoff_capped_and_within_the_budget() -> None:
+def test_retry_after_replaces_the_backoff_uncapped_and_within_the_budget() -> None:
     policy = RetryPolicy(max_elapsed_s=60, initial_backoff_s=1, max_backoff_s=20, jitter=False)
     assert policy.delay_s(1, 7.0, elapsed_s=0) == 7.0
-    assert policy.delay_s(1, 600.0, elapsed_s=0) == 20.0
+    assert policy.delay_s(1, 45.0, elapsed_s=0) == 45.0  # what the server asks, above max_backoff_s
+    assert policy.delay_s(1, 600.0, elapsed_s=0) == 60.0  # (the loop stops instead: outlasts_budget)
     assert policy.delay_s(3, None, elapsed_s=0) == 4.0
     assert policy.delay_s(3, 15.0, elapsed_s=50) == 10.0
     assert policy.delay_s(3, None, elapsed_s=70) == 0.0
+    assert policy.outlasts_budget(15.0, elapsed_s=50) and policy.outlasts_budget(61.0, elapsed_s=0)
+    assert not policy.outlasts_budget(10.0, elapsed_s=50) and not policy.outlasts_budget(None, elapsed_s=59)
 
 
 @pytest.mark.parametrize(
@@ -117,6 +120,26 @@ def test_sync_loop_retries_retryable_failures_and_honours_retry_after() -> None:
 
     assert tenacity.Retrying(sleep=waits.append, **policy.tenacity_kwargs())(flaky) == "done"
     assert (flaky.calls, waits) == (4, [1.0, 6.0, 4.0])
+
+
+def test_retry_after_above_max_backoff_is_waited_in_full() -> None:
+    policy = RetryPolicy(max_attempts=5, max_elapsed_s=120, initial_backoff_s=1, max_backoff_s=30, jitter=False)
+    waits: list[float] = []
+    flaky = Flaky(failure(True, retry_after=60))
+
+    assert tenacity.Retrying(sleep=waits.append, **policy.tenacity_kwargs())(flaky) == "done"
+    assert (flaky.calls, waits) == (2, [60.0])
+
+
+def test_retry_after_beyond_the_time_budget_gives_up_at_once() -> None:
+    policy = RetryPolicy(max_attempts=8, max_elapsed_s=120, initial_backoff_s=1, max_backoff_s=30, jitter=False)
+    waits: list[float] = []
+    flaky = Flaky(failure(True), failure(True, retry_after=600), failure(True))
+
+    with pytest.raises(AttemptFailure) as caught:
+        tenacity.Retrying(sleep=waits.append, **policy.tenacity_kwargs())(flaky)
+    assert caught.value.retry_after == 600  # the failure that asked for too long, not a later one
+    assert (flaky.calls, waits) == (2, [1.0])
 
 
 def test_sync_loop_stops_at_max_attempts_and_reraises() -> None:

@@ -23,6 +23,7 @@ from airflow_provider_cdm.client.exceptions import (
     CdmJobExistsError,
     CdmJobNotFoundError,
     CdmJobRunningError,
+    CdmThrottledError,
     CdmValidationError,
 )
 from airflow_provider_cdm.client.models import CreateJobResult
@@ -169,7 +170,7 @@ def test_server_errors_are_retried(
 
 @pytest.mark.parametrize(
     ("retry_after", "wait"),
-    [("3", 3.0), ("0", 0.0), ("600", 8.0), ("Fri, 01 Jan 2100 00:00:00 GMT", 8.0), (None, 1.0)],
+    [("3", 3.0), ("0", 0.0), ("30", 30.0), (None, 1.0)],  # 30 s: above max_backoff_s (8), still honoured
 )
 def test_throttling_is_retried_after_the_advised_wait(
     retry_after: str | None, wait: float, transport: SyncTransport, requests_mock: rm.Mocker, sleeps: list[float]
@@ -184,6 +185,20 @@ def test_throttling_is_retried_after_the_advised_wait(
     transport.execute(ops.list_clusters())
 
     assert sleeps == [wait]
+
+
+@pytest.mark.parametrize("retry_after", ["600", "Fri, 01 Jan 2100 00:00:00 GMT"])
+def test_throttling_that_outlasts_the_time_budget_ends_at_once(
+    retry_after: str, transport: SyncTransport, requests_mock: rm.Mocker, sleeps: list[float]
+) -> None:
+    throttled = {"error_code": "APIG.0308", "error_msg": "over ratelimit"}
+    requests_mock.get(CLUSTERS, status_code=429, json=throttled, headers={"Retry-After": retry_after})
+
+    with pytest.raises(CdmThrottledError, match="APIG.0308"):
+        transport.execute(ops.list_clusters())  # the budget is 60 s: waiting 600 s is no use
+
+    assert requests_mock.call_count == 1
+    assert sleeps == []
 
 
 @pytest.mark.parametrize(
@@ -226,6 +241,47 @@ def test_client_errors_are_not_retried(
     assert caught.value.http_status == status
     assert requests_mock.call_count == 1
     assert sleeps == []
+
+
+def test_a_server_error_carrying_a_definite_cdm_refusal_is_not_retried(
+    transport: SyncTransport, requests_mock: rm.Mocker, sleeps: list[float]
+) -> None:
+    requests_mock.get(STATUS, **cdm_error("Cdm.0100", "Job does not exist.", status=500))
+
+    with pytest.raises(CdmJobNotFoundError) as caught:
+        transport.execute(ops.job_status(CLUSTER, JOB))
+
+    assert (caught.value.http_status, caught.value.code) == (500, "Cdm.0100")
+    assert (requests_mock.call_count, sleeps) == (1, [])
+
+
+def test_a_start_refused_as_running_with_http_500_adopts_nothing(
+    transport: SyncTransport, requests_mock: rm.Mocker
+) -> None:
+    # CDM answered (with a 500): the start was refused, so the active run is someone else's.
+    requests_mock.put(START, **cdm_error("Cdm.0052", "Job is running.", status=500))
+    requests_mock.get(STATUS, json={"submissions": [submission(9, "RUNNING", **{"creation-date": ms_from_now(0)})]})
+
+    with pytest.raises(CdmJobRunningError):
+        transport.execute(ops.start_job(CLUSTER, JOB))
+    assert calls(requests_mock) == ["PUT start"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        cdm_error("Cdm.0000", "System error", status=500),
+        cdm_error("Cdm.9999", "something new", status=500),
+        {"status_code": 500, "text": "Internal Server Error"},
+    ],
+)
+def test_a_server_error_without_a_definite_refusal_stays_transient(
+    answer: dict[str, Any], transport: SyncTransport, requests_mock: rm.Mocker, sleeps: list[float]
+) -> None:
+    requests_mock.get(STATUS, [answer, {"json": {"submissions": [submission(3, "RUNNING")]}}])
+
+    assert transport.execute(ops.job_status(CLUSTER, JOB)).submission_id == 3
+    assert sleeps == [1.0]
 
 
 def test_attempts_are_bounded(transport: SyncTransport, requests_mock: rm.Mocker, sleeps: list[float]) -> None:
@@ -276,6 +332,29 @@ def test_unreadable_answers_are_retried_then_reported(
     with pytest.raises(CdmApiError, match="Unreadable answer from CDM") as caught:
         transport.execute(ops.list_clusters())
     assert caught.value.http_status == 200
+
+
+def test_answers_of_the_wrong_shape_are_not_retried(
+    transport: SyncTransport, requests_mock: rm.Mocker, sleeps: list[float]
+) -> None:
+    requests_mock.get(CLUSTERS, json={"clusters": "not a list"})  # valid JSON: asking again gets the same
+    with pytest.raises(CdmApiError, match="clusters is not a JSON array"):
+        transport.execute(ops.list_clusters())
+    assert (requests_mock.call_count, sleeps) == (1, [])
+
+    requests_mock.put(START, json={"submissions": "none"})
+    requests_mock.get(STATUS, json={"submissions": [submission(9, "RUNNING")]})
+    with pytest.raises(CdmApiError, match="submissions is not a JSON array"):
+        transport.execute(ops.start_job(CLUSTER, JOB))
+    assert calls(requests_mock)[1:] == ["PUT start"]  # no status probe, no re-send
+
+
+def test_truncated_answers_are_retried(transport: SyncTransport, requests_mock: rm.Mocker, sleeps: list[float]) -> None:
+    whole = json.dumps(CLUSTERS_BODY)
+    requests_mock.get(CLUSTERS, [{"text": whole[: len(whole) // 2]}, {"text": ""}, {"json": CLUSTERS_BODY}])
+
+    assert len(transport.execute(ops.list_clusters())) == 1
+    assert (requests_mock.call_count, sleeps) == (3, [1.0, 2.0])
 
 
 def test_tls_failures_are_not_retried(transport: SyncTransport, requests_mock: rm.Mocker) -> None:
@@ -451,7 +530,8 @@ def test_create_and_start_lost_answer_finds_the_job_and_its_run(
     requests_mock.post(CREATE_AND_START, exc=requests.exceptions.ReadTimeout)
     requests_mock.get(job_url(cluster="c1"), **cdm_error("Cdm.0100", "no such job"))
     requests_mock.get(job_url(cluster="c2"), json={"jobs": [read_back(job)]})
-    requests_mock.get(job_url(suffix="/status", cluster="c2"), json={"submissions": [submission(1, "BOOTING")]})
+    ours = submission(1, "BOOTING", **{"creation-date": ms_from_now(0)})  # created by the lost attempt
+    requests_mock.get(job_url(suffix="/status", cluster="c2"), json={"submissions": [ours]})
 
     cluster, runs = transport.execute(ops.create_and_start_job(job, ["c1", "c2"]))
 
@@ -461,6 +541,41 @@ def test_create_and_start_lost_answer_finds_the_job_and_its_run(
     first = requests_mock.request_history[0]
     assert first.headers["X-Language"] == "en-us"
     assert "x-language" in signer.parse_authorization(first.headers["Authorization"]).signed_headers
+
+
+@pytest.mark.parametrize("status", ["SUCCEEDED", "RUNNING"])
+def test_create_and_start_does_not_adopt_an_older_run_of_a_job_of_that_name(
+    status: str, transport: SyncTransport, requests_mock: rm.Mocker
+) -> None:
+    # Yesterday's job (same name and definition) with its run; today's POST got a gateway 503.
+    job = job_definition(JOB)
+    requests_mock.post(CREATE_AND_START, status_code=503, json={"error_code": "APIG.0202", "error_msg": "busy"})
+    requests_mock.get(job_url(cluster="c1"), json={"jobs": [read_back(job)]})
+    yesterday = submission(1, status, **{"creation-date": ms_from_now(-86_400)})
+    requests_mock.get(job_url(suffix="/status", cluster="c1"), json={"submissions": [yesterday]})
+
+    with pytest.raises(CdmJobExistsError, match=r"already exists in cluster c1 .*latest run 1 .*predates") as caught:
+        transport.execute(ops.create_and_start_job(job, ["c1"]))
+
+    assert JOB in str(caught.value)
+    assert [request.method for request in requests_mock.request_history] == ["POST", "GET", "GET"]
+
+
+def test_create_and_start_adopts_a_job_created_since_the_first_look(
+    transport: SyncTransport, requests_mock: rm.Mocker
+) -> None:
+    # Not there at the first look, there at the second (the first POST was only slow): its active run is
+    # ours even without a creation date.
+    job = job_definition(JOB)
+    requests_mock.post(CREATE_AND_START, [{"status_code": 503}, {"exc": requests.exceptions.ReadTimeout}])
+    requests_mock.get(job_url(cluster="c1"), [cdm_error("Cdm.0100"), {"json": {"jobs": [read_back(job)]}}])
+    undated = submission(1, "RUNNING", **{"creation-date": None})
+    requests_mock.get(job_url(suffix="/status", cluster="c1"), json={"submissions": [undated]})
+
+    cluster, runs = transport.execute(ops.create_and_start_job(job, ["c1"]))
+
+    assert (cluster, [run.submission_id for run in runs]) == ("c1", [1])
+    assert [request.method for request in requests_mock.request_history] == ["POST", "GET", "POST", "GET", "GET"]
 
 
 def test_create_and_start_not_found_anywhere_is_resent(transport: SyncTransport, requests_mock: rm.Mocker) -> None:

@@ -17,10 +17,12 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
 from airflow_provider_cdm.api.statuses import ClusterStatus, JobStatus
 from airflow_provider_cdm.client.exceptions import (
+    CdmApiError,
     CdmAuthError,
     CdmConfigError,
     CdmJobNotFoundError,
     CdmJobNotRunningError,
+    CdmThrottledError,
     CdmValidationError,
 )
 from airflow_provider_cdm.client.models import CreateJobResult, ValidationMessage
@@ -131,12 +133,47 @@ def test_create_and_start_job_cluster_unknown_when_the_job_is_found_nowhere(
 ) -> None:
     requests_mock.post(cdm_url("/clusters/job", cluster=None), json={"submissions": [submission(1, "BOOTING")]})
     requests_mock.get(job_url(cluster="c-1"), **cdm_error("Cdm.0100"))
-    requests_mock.get(job_url(cluster="c-2"), status_code=500, text="down")
+    requests_mock.get(job_url(cluster="c-2"), **cdm_error("Cdm.0001", "no such cluster"))
 
     cluster, runs = hook.create_and_start_job(job_definition(JOB), ["c-1", "c-2"])
 
     assert (cluster, len(runs)) == (None, 1)
-    assert requests_mock.call_count == 1 + 1 + 3
+    assert requests_mock.call_count == 1 + 1 + 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        ({"status_code": 429, "json": {"error_code": "APIG.0308", "error_msg": "over ratelimit"}}, CdmThrottledError),
+        ({"status_code": 500, "text": "down"}, CdmApiError),
+    ],
+)
+def test_a_failed_lookup_is_not_taken_for_found_nowhere(
+    answer: dict[str, Any], error: type[CdmApiError], hook: CdmHook, requests_mock: rm.Mocker
+) -> None:
+    # The job runs in c-2, but c-2 cannot be asked (throttled still after the retries): say so.
+    requests_mock.post(cdm_url("/clusters/job", cluster=None), json={"submissions": [submission(1, "BOOTING")]})
+    requests_mock.get(job_url(cluster="c-1"), **cdm_error("Cdm.0100"))
+    requests_mock.get(job_url(cluster="c-2"), **answer)
+
+    with pytest.raises(error) as caught:
+        hook.create_and_start_job(job_definition(JOB), ["c-1", "c-2"])
+
+    assert "/clusters/c-2/" in str(caught.value)
+    assert requests_mock.call_count == 1 + 1 + 3  # the lookup was retried, then its error raised
+
+
+def test_create_and_start_job_checks_the_job_once(
+    hook: CdmHook, requests_mock: rm.Mocker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks: list[object] = []
+    check = hook_module.ops.check_job
+    monkeypatch.setattr(hook_module.ops, "check_job", lambda job: checks.append(job) or check(job))
+    requests_mock.post(cdm_url("/clusters/job", cluster=None), json={"submissions": [submission(1, "BOOTING")]})
+
+    assert hook.create_and_start_job(job_definition("orders"))[0] == CLUSTER
+    assert len(checks) == 1
+    assert not hasattr(hook, "_cluster")  # resolve_cluster_id is the one way to pick the cluster
 
 
 def test_create_and_start_job_defaults_to_the_connection_cluster(hook: CdmHook, requests_mock: rm.Mocker) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from airflow_provider_cdm.client.auth import TOKEN_CACHE
+from airflow_provider_cdm.client.rate_limit import reset_shared_limiters
 from airflow_provider_cdm.emulator.testing import EmulatorThread, emulator_in_thread
 from tests.unit.triggers.helpers import JOB_DURATION_S, ScriptedFaults
 
@@ -20,11 +21,13 @@ def emulator_thread() -> Iterator[EmulatorThread]:
 
 @pytest.fixture
 def emu(emulator_thread: EmulatorThread, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorThread]:
-    """The module's emulator, reset, with `cdm_default` pointing at it and an empty token cache."""
+    """The module's emulator, reset, with `cdm_default` pointing at it, an empty token cache and fresh
+    quota limiters."""
     emulator_thread.reset()
     emulator_thread.clear_faults()
     monkeypatch.setenv("AIRFLOW_CONN_CDM_DEFAULT", emulator_thread.connection_json)
     TOKEN_CACHE.clear()
+    reset_shared_limiters()
     yield emulator_thread
     TOKEN_CACHE.clear()
 

@@ -21,7 +21,7 @@ def submission(status: str, submission_id: int | None = 7, created_ms: int | Non
 
 
 RULES = StatusRules()
-RUN = RunRef("orders", "c1", submission_id=7, not_before_ms=T0)
+RUN = RunRef("orders", "c1", submission_id=7, not_before_ms=T0, skew_ms=0)  # as RunRef.of makes it
 
 
 @pytest.mark.parametrize(
@@ -52,12 +52,38 @@ def test_previous_runs_success_is_not_this_runs_result() -> None:
     assert RULES.judge(submission("RUNNING", submission_id=8), RUN) is Verdict.SUPERSEDED
 
 
-def test_runs_without_ids_are_matched_by_creation_date() -> None:
-    run = RunRef("orders", "c1", submission_id=None, not_before_ms=T0)
+def test_runs_without_ids_are_matched_by_creation_date_from_this_machines_clock_with_skew() -> None:
+    run = RunRef.of(submission("BOOTING", submission_id=None, created_ms=None), "c1", sent_at_ms=T0)
+    assert (run.not_before_ms, run.skew_ms) == (T0, CLOCK_SKEW_MS)
     old = submission("SUCCEEDED", submission_id=None, created_ms=T0 - CLOCK_SKEW_MS - 1)
     ours = submission("SUCCEEDED", submission_id=None, created_ms=T0 - 1000)  # within the clock-skew allowance
     assert RULES.judge(old, run) is Verdict.WAITING
     assert RULES.judge(ours, run) is Verdict.SUCCEEDED
+
+
+def test_runs_without_ids_are_matched_exactly_against_cdms_own_creation_date() -> None:
+    run = RunRef.of(submission("BOOTING", submission_id=None, created_ms=T0), "c1", sent_at_ms=T0 + 5_000)
+    assert (run.not_before_ms, run.skew_ms) == (T0, 0)  # CDM's date wins over the local one, no skew
+    assert RULES.judge(submission("SUCCEEDED", submission_id=None, created_ms=T0), run) is Verdict.SUCCEEDED
+    assert RULES.judge(submission("SUCCEEDED", submission_id=None, created_ms=T0 - 1), run) is Verdict.WAITING
+
+
+def test_after_a_restart_the_previous_runs_success_is_not_taken_for_ours() -> None:
+    # Our run (no submission id) was created at T0; the status read after a restart of the waiter shows
+    # the previous run, created 120 s earlier and SUCCEEDED: well within 5 minutes, but not ours.
+    run = RunRef.from_json(RunRef.of(submission("BOOTING", submission_id=None), "c1").to_json())
+    previous = submission("SUCCEEDED", submission_id=None, created_ms=T0 - 120_000)
+    assert RULES.judge(previous, run) is Verdict.WAITING
+
+
+def test_payloads_without_skew_keep_the_local_clock_allowance() -> None:
+    old_payload = {"job_name": "orders", "cluster_id": "c1", "submission_id": None, "not_before_ms": T0}
+    run = RunRef.from_json(old_payload)
+    assert run.skew_ms == CLOCK_SKEW_MS
+    assert run.to_json() == old_payload  # the default is not written: payloads stay as they were
+    assert RunRef.from_json({**old_payload, "skew_ms": None}) == run
+    with pytest.raises(ValueError, match="skew_ms"):
+        RunRef.from_json({**old_payload, "skew_ms": -1})
 
 
 def test_custom_rules_and_refusals() -> None:
@@ -89,6 +115,7 @@ def test_failure_statuses_can_add_non_terminal_ones() -> None:
 
 def test_json_round_trips() -> None:
     assert RunRef.from_json(RUN.to_json()) == RUN
+    assert RUN.to_json()["skew_ms"] == 0
     rules = StatusRules.from_names(success=["SUCCEEDED"], failure=["FAILED"])
     assert StatusRules.from_json(rules.to_json()) == rules
     assert RunRef.of(submission("BOOTING"), "c1") == RUN

@@ -1,0 +1,690 @@
+"""Shared polling for :class:`~airflow_provider_cdm.triggers.cdm.CdmJobStatusTrigger`.
+
+Every trigger of one triggerer process (one asyncio loop; state is kept per running loop) that
+watches jobs through the same connection (same ``cdm_conn_id`` and ``hook_params``) in the same
+cluster subscribes to one :class:`SharedPoller`. The poller starts with its first subscriber, stops
+with its last, and sends every call through one async transport whose attempts are paced by the
+process-wide :class:`~airflow_provider_cdm.client.rate_limit.QuotaLimiter` of its credentials.
+Triggers keep their own semantics: each judges every answer it receives with its own
+:class:`StatusRules` against its own :class:`RunRef`, keeps its deadline, logs its progress and fires
+its own event; subscribing, leaving or failing one trigger changes nothing for the others.
+
+How a job is read (``W`` watched jobs, ``P`` list pages of 100 a sweep reads, ``I`` the shortest poll
+interval, ``r_g = share x quota_g / 60`` calls per second for quota group ``g``; 1.6/s for status,
+list and run history with the documented 120/min and the default share of 80%):
+
+* **status mode** while ``W <= max(P, floor(r_status x I))``: one status call per job and due
+  interval (its answer carries the run's details, so it is judged at once). Each job is answered
+  every ``max(I, W / r_status)`` seconds.
+* **list mode** beyond that: one list-jobs page (100 jobs, ``filter`` = the watched names' longest
+  common prefix when there is one) answers every watched job on it with its status. A sweep reads
+  only the pages that held due jobs at the last sweep (all pages when a due job's page is unknown,
+  e.g. a new subscriber, or a page no longer shows it). Each job is answered every
+  ``max(I, P_due / r_list)`` seconds, ``P_due <= ceil(M / 100)`` with ``M`` the jobs matching the
+  filter. A list entry has no submission id, counters or error summary: a status that would end a
+  subscriber's wait queues the job for one **confirmation** read, FIFO, by a status call or (when
+  every subscriber knows its submission id) by the run history's newest page (its own quota), and
+  that answer is what the triggers judge. A run that ends is thus noticed within one sweep and
+  fired after ``Q / (r_status + r_history)`` more seconds, ``Q`` being the confirmations queued
+  before it: the confirmation rate, 3.2/s by default, is the bound when many runs end together.
+* Jobs a full sweep does not show (another job type, deleted) are read with status calls; a list
+  call that still fails after the retry policy switches the poller to status calls for a minute.
+* A trigger at its deadline asks for one status read before it times out (served first).
+
+All pollers of one credentials identity share its quota: ``r_g`` is split between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+import weakref
+from collections import Counter, OrderedDict, deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from airflow_provider_cdm.api import endpoints
+from airflow_provider_cdm.api.endpoints import LIST_PAGE_SIZE_RANGE
+from airflow_provider_cdm.api.statuses import JobStatus
+from airflow_provider_cdm.client import operations as ops
+from airflow_provider_cdm.client.async_transport import AsyncTransport, TokenCallback
+from airflow_provider_cdm.client.exceptions import CdmConfigError
+from airflow_provider_cdm.client.models import Job, Submission
+from airflow_provider_cdm.client.rate_limit import DEFAULT_QUOTA_SHARE, QuotaLimiter, check_share, shared_limiter
+from airflow_provider_cdm.client.runs import RunRef, StatusRules, Verdict
+from airflow_provider_cdm.client.settings import CdmSettings
+
+log = logging.getLogger(__name__)
+
+LIST_PAGE_SIZE = LIST_PAGE_SIZE_RANGE[1]  # jobs per list-jobs page
+HISTORY_PAGE_SIZE = LIST_PAGE_SIZE_RANGE[0]  # the newest runs of a job, to confirm one that just ended
+RUN_READERS = 2  # concurrent run reads per kind (status, run history): one slow answer holds up no other
+LIST_PAUSE_AFTER_FAILURE_S = 60.0
+QUOTA_SHARE_SETTING = ("cdm", "quota_share")  # airflow.cfg [cdm] quota_share, or AIRFLOW__CDM__QUOTA_SHARE
+SOURCE_STATUS = "status"
+SOURCE_HISTORY = "run history"
+SOURCE_LIST = "job list"
+_ENDS_A_WAIT = (Verdict.SUCCEEDED, Verdict.FAILED)
+
+
+# --- what a subscriber receives ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Listed:
+    """Progress from the job list: the job's status, without the details of the run."""
+
+    status: JobStatus | None
+    status_text: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRead:
+    """A run read: the latest run by a status call (None: no run known), or ours from the run history."""
+
+    submission: Submission | None
+    source: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadFailed:
+    """Reading the job failed for good (after the retry policy); no more reads follow."""
+
+    error: BaseException
+
+
+Answer = Listed | RunRead | ReadFailed
+
+
+class Subscription:
+    """One trigger's place in a poller: its run, rules and poll interval, and the answers for it."""
+
+    def __init__(self, poller: SharedPoller, run: RunRef, rules: StatusRules, poll_interval: float) -> None:
+        self.run = run
+        self.rules = rules
+        self.poll_interval = poll_interval
+        self._poller = poller
+        self._answers: deque[Answer] = deque()
+        self._arrived = asyncio.Event()
+
+    @property
+    def settings(self) -> CdmSettings:
+        return self._poller.settings
+
+    @property
+    def transport(self) -> AsyncTransport:
+        """The poller's transport (paced), for a trigger's own reads such as the run history."""
+        return self._poller.transport
+
+    def deliver(self, answer: Answer) -> None:
+        self._answers.append(answer)
+        self._arrived.set()
+
+    async def next_answer(self) -> Answer:
+        """The next answer about this subscriber's job, in the order they came."""
+        while not self._answers:
+            self._arrived.clear()
+            await self._arrived.wait()
+        return self._answers.popleft()
+
+    def read_now(self) -> None:
+        """Ask for one status read of the job as soon as the quota allows (a trigger at its deadline)."""
+        self._poller.read_now(self)
+
+    def ends_wait(self, status_text: str | None) -> bool:
+        """Whether a run in this status would end this subscriber's wait (its rules decide)."""
+        pseudo = Submission.from_api({"status": status_text})
+        return self.rules.judge(pseudo) in _ENDS_A_WAIT
+
+
+# --- the poller ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PollerKey:
+    conn_id: str
+    hook_params: str  # canonical JSON
+    cluster_id: str
+
+
+class _WatchedJob:
+    """A job some subscribers wait on, and what the poller knows about it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.subscribers: list[Subscription] = []
+        self.answered_at = -math.inf  # when the last answer about it arrived (poller clock)
+        self.page: tuple[str, int] | None = None  # (filter, page number) where the job list last showed it
+        self.unlisted = False  # a full sweep did not show it: read with status calls
+        self.confirm_since: float | None = None  # the list showed a status that ends a wait: read the run
+        self.urgent_since: float | None = None  # a subscriber asked for a status read now
+        self.history_missed = False  # the run history's newest page lacked a subscriber's run
+        self.busy = False  # a run read is under way
+
+    @property
+    def interval(self) -> float:
+        return min(sub.poll_interval for sub in self.subscribers)
+
+    @property
+    def due_at(self) -> float:
+        return self.answered_at + self.interval
+
+
+@dataclasses.dataclass
+class _Sweep:
+    name_filter: str
+    pages: list[int] | None  # None: every page
+    expected: dict[int, set[str]]  # for listed pages: the jobs each should show
+    members: set[str]  # the jobs watched when it began (a full sweep marks those it misses unlisted)
+
+
+class SharedPoller:
+    """Reads the jobs of one cluster for every subscriber of one connection in one event loop."""
+
+    def __init__(
+        self,
+        key: PollerKey,
+        load_settings: Callable[[], Awaitable[CdmSettings]],
+        *,
+        on_token: TokenCallback | None = None,
+        quota_share: float = DEFAULT_QUOTA_SHARE,
+        limiter: QuotaLimiter | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.key = key
+        self.cluster_id = key.cluster_id
+        self.jobs: dict[str, _WatchedJob] = {}
+        self.calls: Counter[str] = Counter()  # calls sent, by kind (logs, bench)
+        self._load_settings = load_settings
+        self._on_token = on_token
+        self._quota_share = quota_share
+        self._limiter = limiter
+        self._clock = clock
+        self._subscribers = 0
+        self._confirmations: OrderedDict[str, None] = OrderedDict()
+        self._filter: str | None = None  # the list filter of the last full sweep
+        self._pages: int | None = None  # pages a full sweep with that filter read
+        self._list_off_until = -math.inf
+        self._list_mode = False
+        self._wakeups: list[asyncio.Event] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._settings: CdmSettings | None = None
+        self._transport: AsyncTransport | None = None
+        self._stopped = False
+        self._ready = asyncio.ensure_future(self._start())
+
+    # --- life cycle --------------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> CdmSettings:
+        if self._settings is None:
+            raise RuntimeError("the poller is not ready")
+        return self._settings
+
+    @property
+    def transport(self) -> AsyncTransport:
+        if self._transport is None:
+            raise RuntimeError("the poller is not ready")
+        return self._transport
+
+    @property
+    def limiter(self) -> QuotaLimiter:
+        if self._limiter is None:
+            raise RuntimeError("the poller is not ready")
+        return self._limiter
+
+    @property
+    def subscribers(self) -> int:
+        return self._subscribers
+
+    @property
+    def running(self) -> bool:
+        return not self._stopped
+
+    async def _start(self) -> None:
+        settings = await self._load_settings()
+        self._settings = settings
+        if self._limiter is None:
+            self._limiter = shared_limiter(settings, self._quota_share)
+        self._transport = AsyncTransport(settings, on_token=self._on_token, limiter=self._limiter)
+        workers: list[Callable[[asyncio.Event], Awaitable[None]]] = [self._list_worker]
+        workers += [self._status_worker] * RUN_READERS + [self._history_worker] * RUN_READERS
+        for worker in workers:
+            wakeup = asyncio.Event()
+            self._wakeups.append(wakeup)
+            self._tasks.append(asyncio.ensure_future(self._guarded(worker, wakeup)))
+        log.info("Shared CDM poller for cluster %s (connection %s) started", self.cluster_id, self.key.conn_id)
+
+    async def ready(self) -> None:
+        """Wait until the settings are loaded and the workers run; raises what loading raised."""
+        await asyncio.shield(self._ready)
+
+    def add(self, run: RunRef, rules: StatusRules, poll_interval: float) -> Subscription:
+        subscription = Subscription(self, run, rules, poll_interval)
+        job = self.jobs.get(run.job_name)
+        if job is None:
+            job = self.jobs[run.job_name] = _WatchedJob(run.job_name)
+        job.subscribers.append(subscription)
+        job.answered_at = -math.inf  # the newcomer gets an answer at the next read
+        self._subscribers += 1
+        self._poke()
+        return subscription
+
+    async def remove(self, subscription: Subscription) -> None:
+        """Take a subscription out; the last one out stops the poller (awaiting its workers)."""
+        job = self.jobs.get(subscription.run.job_name)
+        if job is not None and subscription in job.subscribers:
+            job.subscribers.remove(subscription)
+            if not job.subscribers:
+                self._drop(job)
+        self._subscribers -= 1
+        if self._subscribers <= 0:
+            await self.stop()
+        else:
+            self._poke()
+
+    async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        _forget(self)
+        tasks = [*self._tasks, self._ready]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._transport is not None:
+            await self._transport.aclose()
+        log.info(
+            "Shared CDM poller for cluster %s (connection %s) stopped; calls %s",
+            self.cluster_id,
+            self.key.conn_id,
+            dict(self.calls),
+        )
+
+    def read_now(self, subscription: Subscription) -> None:
+        job = self.jobs.get(subscription.run.job_name)
+        if job is not None and job.urgent_since is None:
+            job.urgent_since = self._clock()
+            self._poke()
+
+    def _drop(self, job: _WatchedJob) -> None:
+        if self.jobs.get(job.name) is job:
+            del self.jobs[job.name]
+        self._confirmations.pop(job.name, None)
+
+    def _poke(self) -> None:
+        for wakeup in self._wakeups:
+            wakeup.set()
+
+    async def _guarded(self, worker: Callable[[asyncio.Event], Awaitable[None]], wakeup: asyncio.Event) -> None:
+        """Run a worker; a bug in it fails every subscriber (an error event) instead of a silent hang."""
+        try:
+            await worker(wakeup)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            log.exception("Shared CDM poller for cluster %s failed", self.cluster_id)
+            for job in list(self.jobs.values()):
+                self._deliver(job, ReadFailed(err))
+                self._drop(job)
+
+    async def _idle(self, wakeup: asyncio.Event, until: float) -> None:
+        """Wait for a change (a poke) or until ``until`` (poller clock)."""
+        timeout = until - self._clock()
+        if timeout <= 0:
+            return
+        waiter = asyncio.ensure_future(wakeup.wait())
+        try:  # not asyncio.wait_for: before 3.12 it can swallow a cancellation
+            await asyncio.wait({waiter}, timeout=None if math.isinf(timeout) else timeout)
+        finally:
+            waiter.cancel()
+
+    def _deliver(self, job: _WatchedJob, answer: Answer) -> None:
+        for subscription in list(job.subscribers):
+            subscription.deliver(answer)
+
+    # --- which way to read ---------------------------------------------------------------------------
+
+    def _listable(self) -> list[_WatchedJob]:
+        return [job for job in self.jobs.values() if not job.unlisted]
+
+    def _use_list(self) -> bool:
+        """List mode: more jobs than both a sweep's pages and what status calls refresh within the interval."""
+        now = self._clock()
+        listable = self._listable()
+        if now < self._list_off_until or not listable:
+            use = False
+        else:
+            interval = min(job.interval for job in listable)
+            status_capacity = math.floor(self.limiter.rate(endpoints.JOB_STATUS) * interval)
+            use = len(listable) > max(self._pages or 1, status_capacity)
+        if use != self._list_mode:
+            self._list_mode = use
+            log.info(
+                "Shared CDM poller for cluster %s: %d job(s) watched, reading them with %s",
+                self.cluster_id,
+                len(self.jobs),
+                "list-jobs pages" if use else "status calls",
+            )
+        return use
+
+    def _status_served(self, job: _WatchedJob, list_mode: bool) -> bool:
+        return job.unlisted or not list_mode
+
+    # --- status and run-history reads ------------------------------------------------------------------
+
+    def _next_status_read(self) -> tuple[_WatchedJob | None, float]:
+        """The job to read with a status call next, else None and when to look again."""
+        now = self._clock()
+        for job in self.jobs.values():
+            if job.urgent_since is not None and not job.busy:
+                return job, now
+        for name in self._confirmations:
+            job = self.jobs[name]
+            if not job.busy:
+                return job, now
+        list_mode = self._use_list()
+        best: _WatchedJob | None = None
+        for job in self.jobs.values():
+            if job.busy or job.confirm_since is not None or not self._status_served(job, list_mode):
+                continue
+            if best is None or job.due_at < best.due_at:
+                best = job
+        if best is None:
+            return None, math.inf
+        if best.due_at <= now:
+            return best, now
+        return None, best.due_at
+
+    def _next_history_read(self) -> _WatchedJob | None:
+        for name in self._confirmations:
+            job = self.jobs[name]
+            if job.busy or job.history_missed:
+                continue
+            if all(sub.run.submission_id is not None for sub in job.subscribers):
+                return job
+        return None
+
+    async def _status_worker(self, wakeup: asyncio.Event) -> None:
+        while True:
+            wakeup.clear()
+            job, until = self._next_status_read()
+            if job is None:
+                await self._idle(wakeup, until)
+            else:
+                await self._read_run(job, history=False)
+
+    async def _history_worker(self, wakeup: asyncio.Event) -> None:
+        while True:
+            wakeup.clear()
+            job = self._next_history_read()
+            if job is None:
+                await self._idle(wakeup, math.inf)
+            else:
+                await self._read_run(job, history=True)
+
+    async def _read_run(self, job: _WatchedJob, *, history: bool) -> None:
+        """Read the job's run: a status call (the latest run), or the newest page of its run history."""
+        job.busy = True
+        started = self._clock()
+        try:
+            if history:
+                self.calls["history"] += 1
+                page = await self.transport.execute(
+                    ops.list_submissions(self.cluster_id, job.name, page_no=1, page_size=HISTORY_PAGE_SIZE)
+                )
+            else:
+                self.calls["status"] += 1
+                latest = await self.transport.execute(ops.job_status(self.cluster_id, job.name))
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # noqa: BLE001 - the subscribers get it (or the status call retries it)
+            if self.jobs.get(job.name) is not job:
+                return
+            if history:  # the status call confirms it instead
+                log.info("Run history of CDM job %r unreadable (%s); confirming with a status call", job.name, err)
+                job.history_missed = True
+            else:
+                self._deliver(job, ReadFailed(err))
+                self._drop(job)
+            return
+        finally:
+            job.busy = False
+            self._poke()
+        if self.jobs.get(job.name) is not job:
+            return  # every subscriber left meanwhile
+        if history:
+            if not self._deliver_history(job, page.items):
+                job.history_missed = True
+                return
+        else:
+            self._deliver(job, RunRead(latest, SOURCE_STATUS))
+            if job.urgent_since is not None and job.urgent_since <= started:
+                job.urgent_since = None
+        job.answered_at = self._clock()
+        if job.confirm_since is not None and job.confirm_since <= started:
+            job.confirm_since = None
+            job.history_missed = False
+            self._confirmations.pop(job.name, None)
+
+    def _deliver_history(self, job: _WatchedJob, items: Iterable[Submission]) -> bool:
+        """Give each subscriber its own run from the history page; False when one is not on it."""
+        runs = list(items)
+        found = {}
+        for subscription in job.subscribers:
+            ours = next((item for item in runs if subscription.run.relation(item) == 0), None)
+            if ours is None:
+                return False
+            found[subscription] = ours
+        for subscription, ours in found.items():
+            subscription.deliver(RunRead(ours, SOURCE_HISTORY))
+        return True
+
+    # --- list sweeps ---------------------------------------------------------------------------------
+
+    def _plan_sweep(self) -> tuple[_Sweep | None, float]:
+        """The next sweep, else None and when to look again."""
+        if not self._use_list():
+            return None, math.inf
+        now = self._clock()
+        listable = self._listable()
+        waiting = [job for job in listable if job.confirm_since is None]
+        due = [job for job in waiting if job.due_at <= now]
+        if not due:
+            return None, min((job.due_at for job in waiting), default=math.inf)
+        members = {job.name for job in listable}
+        if self._filter is None or any(job.page is None or job.page[0] != self._filter for job in due):
+            return _Sweep(common_prefix(members), None, {}, members), now
+        expected: dict[int, set[str]] = {}
+        for job in due:
+            assert job.page is not None
+            expected.setdefault(job.page[1], set()).add(job.name)
+        return _Sweep(self._filter, sorted(expected), expected, members), now
+
+    async def _list_worker(self, wakeup: asyncio.Event) -> None:
+        while True:
+            wakeup.clear()
+            sweep, until = self._plan_sweep()
+            if sweep is None:
+                await self._idle(wakeup, until)
+                continue
+            try:
+                await self._sweep(sweep)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001 - the jobs are read with status calls instead
+                self._list_off_until = self._clock() + LIST_PAUSE_AFTER_FAILURE_S
+                log.warning(
+                    "Listing the jobs of CDM cluster %s failed (%s); reading them with status calls for %g s",
+                    self.cluster_id,
+                    err,
+                    LIST_PAUSE_AFTER_FAILURE_S,
+                )
+            self._poke()
+
+    def _list_call(self, name_filter: str, page_no: int) -> ops.CdmCall[Any]:
+        self.calls["list"] += 1
+        return ops.list_jobs(
+            self.cluster_id, page_no=page_no, page_size=LIST_PAGE_SIZE, name_filter=name_filter or None
+        )
+
+    async def _sweep(self, sweep: _Sweep) -> None:
+        if sweep.pages is None:
+            walk = ops.PageWalk(lambda page_no: self._list_call(sweep.name_filter, page_no), LIST_PAGE_SIZE)
+            seen: set[str] = set()
+            page_no = 0
+            total: int | None = None
+            while (call := walk.next_call()) is not None:
+                page = await self.transport.execute(call)
+                items = walk.take(page)
+                total = page.total if page.total is not None else total
+                if items:
+                    page_no += 1
+                    self._absorb(sweep.name_filter, page_no, items, seen)
+            self._filter = sweep.name_filter
+            self._pages = max(1, math.ceil(total / LIST_PAGE_SIZE) if total is not None else page_no)
+            for name in sweep.members - seen:
+                job = self.jobs.get(name)
+                if job is not None:
+                    job.unlisted, job.page = True, None
+                    log.info(
+                        "CDM job %r is not in the job list of cluster %s; reading it with status calls",
+                        name,
+                        self.cluster_id,
+                    )
+            return
+        for page_no in sweep.pages:
+            page = await self.transport.execute(self._list_call(sweep.name_filter, page_no))
+            seen = set()
+            self._absorb(sweep.name_filter, page_no, page.items, seen)
+            for name in sweep.expected[page_no] - seen:  # moved: the next (full) sweep finds it
+                job = self.jobs.get(name)
+                if job is not None and job.page == (sweep.name_filter, page_no):
+                    job.page = None
+
+    def _absorb(self, name_filter: str, page_no: int, items: Iterable[Job], seen: set[str]) -> None:
+        """Deliver a list page: progress to each watched job's subscribers; queue confirmations."""
+        now = self._clock()
+        queued = False
+        for item in items:
+            job = self.jobs.get(item.name)
+            if job is None or job.unlisted:
+                continue
+            seen.add(item.name)
+            job.page = (name_filter, page_no)
+            if job.confirm_since is not None:
+                continue  # a run read is coming
+            status_text = item.raw.get("status")
+            status_text = None if status_text is None else str(status_text)
+            self._deliver(job, Listed(item.status, status_text))
+            job.answered_at = now
+            if any(subscription.ends_wait(status_text) for subscription in job.subscribers):
+                job.confirm_since = now
+                self._confirmations[job.name] = None
+                queued = True
+        if queued:
+            self._poke()
+
+
+def common_prefix(names: Iterable[str]) -> str:
+    """The longest prefix all ``names`` share (a list filter every one of them matches)."""
+    listed = list(names)
+    if not listed:
+        return ""
+    return os.path.commonprefix(listed)
+
+
+# --- one poller per (event loop, connection, cluster) ---------------------------------------------------
+
+_POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[PollerKey, SharedPoller]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _forget(poller: SharedPoller) -> None:
+    for pollers in list(_POLLERS.values()):
+        if pollers.get(poller.key) is poller:
+            del pollers[poller.key]
+
+
+def pollers() -> dict[PollerKey, SharedPoller]:
+    """The running loop's pollers (a copy)."""
+    return dict(_POLLERS.get(asyncio.get_running_loop(), {}))
+
+
+def configured_quota_share() -> float:
+    """``[cdm] quota_share`` from Airflow's configuration (``AIRFLOW__CDM__QUOTA_SHARE``); 0.8 by default."""
+    section, key = QUOTA_SHARE_SETTING
+    try:
+        from airflow.providers.common.compat.sdk import conf
+
+        value = conf.get(section, key, fallback=None)
+    except Exception:  # noqa: BLE001 - no readable configuration: the default
+        value = None
+    if value is None or str(value).strip() == "":
+        return DEFAULT_QUOTA_SHARE
+    try:
+        return check_share(float(value))
+    except (ValueError, CdmConfigError):
+        log.warning(
+            "Ignoring [%s] %s = %r: expected a number in (0, 1]; using %g", section, key, value, DEFAULT_QUOTA_SHARE
+        )
+        return DEFAULT_QUOTA_SHARE
+
+
+@contextlib.asynccontextmanager
+async def subscribe(
+    *,
+    conn_id: str,
+    hook_params: Mapping[str, Any],
+    run: RunRef,
+    rules: StatusRules,
+    poll_interval: float,
+    load_settings: Callable[[], Awaitable[CdmSettings]],
+    on_token: TokenCallback | None = None,
+) -> AsyncIterator[Subscription]:
+    """Watch ``run`` through the running loop's poller for (``conn_id``, ``hook_params``, its cluster).
+
+    ``load_settings`` loads the connection's settings when this starts a poller. Raises what loading
+    raised. Leaving the block (returning, raising or being cancelled) unsubscribes.
+    """
+    key = PollerKey(conn_id, json.dumps(hook_params, sort_keys=True), run.cluster_id)
+    registry = _POLLERS.setdefault(asyncio.get_running_loop(), {})
+    poller = registry.get(key)
+    if poller is None:
+        poller = registry[key] = SharedPoller(
+            key, load_settings, on_token=on_token, quota_share=configured_quota_share()
+        )
+    subscription = poller.add(run, rules, poll_interval)
+    try:
+        try:
+            await poller.ready()
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            _forget(poller)  # the next trigger tries again with a new poller
+            raise
+        yield subscription
+    finally:
+        await poller.remove(subscription)
+
+
+__all__ = [
+    "Answer",
+    "Listed",
+    "PollerKey",
+    "ReadFailed",
+    "RunRead",
+    "SharedPoller",
+    "Subscription",
+    "common_prefix",
+    "configured_quota_share",
+    "pollers",
+    "subscribe",
+]
