@@ -59,6 +59,13 @@ class CdmApiError(AirflowException):
         self.validation = list(validation)
         super().__init__(message)
 
+    @property
+    def transient(self) -> bool:
+        """Whether the failure may pass by itself (no answer, a server error, throttling): a waiter keeps
+        waiting for its run until its own deadline instead of giving up on it; a definite refusal
+        (auth, not found, ...) is not transient."""
+        return self.http_status is None or self.kind in (ErrorKind.SERVER, ErrorKind.THROTTLED)
+
     def __str__(self) -> str:
         head = f"{self.code}: {self.message}" if self.code else self.message
         context = [f"HTTP {self.http_status}"] if self.http_status is not None else []

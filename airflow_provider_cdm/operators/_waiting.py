@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, conf
 
 from airflow_provider_cdm.api.statuses import JobStatus
-from airflow_provider_cdm.client.exceptions import CdmJobNotRunningError
+from airflow_provider_cdm.client.exceptions import CdmApiError, CdmJobNotRunningError
 from airflow_provider_cdm.client.models import Submission
 from airflow_provider_cdm.client.settings import settings_keywords
 from airflow_provider_cdm.client.runs import EVENT_STATUSES, RunRef, StatusRules, Verdict
@@ -216,7 +216,13 @@ def wait_for_run(
         if remaining <= 0:
             return None
         sleep(min(poll_interval, remaining))
-        verdict, submission = read_run(hook, run, rules)
+        try:
+            verdict, submission = read_run(hook, run, rules)
+        except CdmApiError as err:
+            if not err.transient:
+                raise
+            log.warning("%s: status unreadable (%s); trying again at the next poll", describe_run(run), err)
+            continue
         log.info("%s: %s", describe_run(run), progress_line(submission.to_json() if submission else None))
 
 

@@ -54,7 +54,7 @@ from airflow_provider_cdm.api.endpoints import LIST_PAGE_SIZE_RANGE
 from airflow_provider_cdm.api.statuses import JobStatus
 from airflow_provider_cdm.client import operations as ops
 from airflow_provider_cdm.client.async_transport import AsyncTransport, TokenCallback
-from airflow_provider_cdm.client.exceptions import CdmConfigError
+from airflow_provider_cdm.client.exceptions import CdmApiError, CdmConfigError
 from airflow_provider_cdm.client.models import Job, Submission
 from airflow_provider_cdm.client.rate_limit import DEFAULT_QUOTA_SHARE, QuotaLimiter, check_share, shared_limiter
 from airflow_provider_cdm.client.runs import RunRef, StatusRules, Verdict
@@ -450,6 +450,9 @@ class SharedPoller:
             if history:  # the status call confirms it instead
                 log.info("Run history of CDM job %r unreadable (%s); confirming with a status call", job.name, err)
                 job.history_missed = True
+            elif isinstance(err, CdmApiError) and err.transient:  # the retry policy gave up, the waiters don't
+                log.warning("Status of CDM job %r unreadable (%s); trying again at the next poll", job.name, err)
+                job.answered_at = self._clock()
             else:
                 self._deliver(job, ReadFailed(err))
                 self._drop(job)

@@ -45,12 +45,12 @@ PHASES = (
     ),
     Phase(
         "throttle",
-        "plus quotas used up and enforced for 0.25 s of every 2.5 s in the first 10 s (429 APIG.0308, "
+        "plus quotas used up and enforced for 0.25 s of every 2.5 s in the first 6 s (429 APIG.0308, "
         "every other burst with Retry-After: 1)",
         seed=303,
         # Bounded: the triggers' pacer halves its rate at each 429 and takes a minute to recover, so
         # that bursts all along would only make the phase slower, not harder.
-        throttle=Burst(on_s=0.25, period_s=2.5, until_s=10.0),
+        throttle=Burst(on_s=0.25, period_s=2.5, until_s=6.0),
     ),
     Phase(
         "tokens",
