@@ -21,8 +21,8 @@ from typing import Any
 from airflow_provider_cdm.api.job_schema import (
     CONFIG_VALUE_FIELDS,
     DRIVER_CONFIG_GROUPS,
-    FROM_CONFIG_GROUP,
     EXPECTED_VALUE,
+    FROM_CONFIG_GROUP,
     TO_CONFIG_GROUP,
     definition_problems,
     to_cdm_string,

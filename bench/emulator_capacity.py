@@ -28,7 +28,9 @@ JOB = CdmJobDefinition(
 )
 
 
-def _call(emulator: EmulatorProcess, conn: http.client.HTTPConnection, method: str, path: str, body: bytes = b"") -> int:
+def _call(
+    emulator: EmulatorProcess, conn: http.client.HTTPConnection, method: str, path: str, body: bytes = b""
+) -> int:
     login, password = emulator.connection["login"], emulator.connection["password"]
     base = {"Content-Type": "application/json", "X-Project-Id": emulator.project_id}
     conn.request(method, path, body=body, headers=signer.sign(method, emulator.url + path, base, body, login, password))

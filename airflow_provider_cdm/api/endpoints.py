@@ -64,18 +64,22 @@ class Endpoint:
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        full = (API_VERSION_PREFIX if self.project_scoped else "") + self.template
-        regex = _PLACEHOLDER.sub(lambda m: f"(?P<{m.group(1)}>[^/]+)", re.escape(full).replace(r"\{", "{").replace(r"\}", "}"))
+        escaped = re.escape(self.full_template).replace(r"\{", "{").replace(r"\}", "}")
+        regex = _PLACEHOLDER.sub(lambda m: f"(?P<{m.group(1)}>[^/]+)", escaped)
         object.__setattr__(self, "pattern", re.compile(f"^{regex}/?$"))
         if not self.quota_group:
             object.__setattr__(self, "quota_group", self.name)
+
+    @property
+    def full_template(self) -> str:
+        """The path template from the root, with the ``/v1.1/{project_id}`` prefix where it applies."""
+        return (API_VERSION_PREFIX if self.project_scoped else "") + self.template
 
     def path(self, project_id: str | None = None, **params: object) -> str:
         """The request path with every parameter escaped (``project_id`` only for project-scoped ones)."""
         values = dict(params)
         if self.project_scoped:
             values["project_id"] = project_id
-        full = (API_VERSION_PREFIX if self.project_scoped else "") + self.template
 
         def substitute(match: re.Match[str]) -> str:
             key = match.group(1)
@@ -83,7 +87,7 @@ class Endpoint:
                 raise PathParameterError(f"{key} is required for {self.name}")
             return escape_path_segment(key, values[key])
 
-        return _PLACEHOLDER.sub(substitute, full)
+        return _PLACEHOLDER.sub(substitute, self.full_template)
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         """Path parameters (still percent-encoded) when method and path are this endpoint's."""

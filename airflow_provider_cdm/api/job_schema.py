@@ -120,7 +120,8 @@ def definition_problems(job: Mapping[str, Any]) -> list[str]:
         connector = job.get(f"{side}-connector-name")
         if f"{side}-connector-name" in job and connector not in CONNECTORS:
             problems.append(
-                f"{side}-connector-name {connector!r} is not a known CDM connector; expected one of {sorted(CONNECTORS)}"
+                f"{side}-connector-name {connector!r} is not a known CDM connector; "
+                f"expected one of {sorted(CONNECTORS)}"
             )
         link = job.get(f"{side}-link-name")
         if f"{side}-link-name" in job and (not isinstance(link, str) or not link):

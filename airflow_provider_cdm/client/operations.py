@@ -16,12 +16,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlencode
 
 from airflow_provider_cdm.api import endpoints
-from airflow_provider_cdm.api.endpoints import (  # JSON_CONTENT_TYPE: re-exported for the transports
-    JSON_CONTENT_TYPE as JSON_CONTENT_TYPE,
-    Endpoint,
-    PathParameterError,
-    escape_path_segment,
-)
+from airflow_provider_cdm.api.endpoints import Endpoint
 from airflow_provider_cdm.api.job_schema import JOB_TYPES, MAX_JOB_NAME_LENGTH, job_name_problems, to_cdm_string
 from airflow_provider_cdm.client.exceptions import CdmConfigError
 from airflow_provider_cdm.client.models import (
@@ -43,6 +38,7 @@ from airflow_provider_cdm.client.reconcile import (
     Reconciler,
     StartReconciler,
 )
+from airflow_provider_cdm.client.settings import check_path_segment
 from airflow_provider_cdm.job_definition import CdmJobDefinitionError, load_job_definition
 
 T = TypeVar("T")
@@ -144,13 +140,7 @@ def check_job(job: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _segment(setting: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise CdmConfigError(setting, f"got a {type(value).__name__}", "a string")
-    try:
-        escape_path_segment(setting, value)
-    except PathParameterError as err:
-        raise CdmConfigError(setting, str(err), "a non-empty name without '/', '\\' or control characters") from None
-    return value
+    return check_path_segment(setting, value, what="name")
 
 
 def _cluster(cluster_id: object) -> dict[str, str]:

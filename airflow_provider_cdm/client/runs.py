@@ -94,7 +94,9 @@ class RunRef:
         return 0 if created_ms >= self.not_before_ms - self.skew_ms else -1
 
 
-def status_set(statuses: Iterable[str | JobStatus] | None, default: frozenset[JobStatus], name: str) -> frozenset[JobStatus]:
+def status_set(
+    statuses: Iterable[str | JobStatus] | None, default: frozenset[JobStatus], name: str
+) -> frozenset[JobStatus]:
     """Statuses given by a user (names, any case) as a set; unknown names are refused, naming them."""
     if statuses is None:
         return default
@@ -103,7 +105,8 @@ def status_set(statuses: Iterable[str | JobStatus] | None, default: frozenset[Jo
     parsed = [(raw, JobStatus.parse(raw)) for raw in statuses]
     unknown = [repr(raw) for raw, status in parsed if status is None]
     if unknown:
-        raise ValueError(f"{name} has unknown CDM status(es) {', '.join(unknown)}; expected any of {[s.value for s in JobStatus]}")
+        expected = [s.value for s in JobStatus]
+        raise ValueError(f"{name} has unknown CDM status(es) {', '.join(unknown)}; expected any of {expected}")
     return frozenset(status for _, status in parsed if status is not None)
 
 

@@ -103,9 +103,9 @@ class CdmSettings:
 
     def __post_init__(self) -> None:
         _http_url("endpoint", self.endpoint)
-        _path_segment("project_id", self.project_id)
+        check_path_segment("project_id", self.project_id)
         if self.cluster_id is not None:
-            _path_segment("cluster_id", self.cluster_id)
+            check_path_segment("cluster_id", self.cluster_id)
         if self.auth_type not in AUTH_TYPES:
             raise CdmConfigError("auth_type", f"got {self.auth_type!r}", f"one of {', '.join(AUTH_TYPES)}")
         self._check_credentials()
@@ -256,13 +256,17 @@ def _secret_setting(name: str, value: Any) -> str | None:
     raise CdmConfigError(name, f"got a {type(value).__name__}", "a string")
 
 
-def _path_segment(name: str, value: str) -> None:
+def check_path_segment(name: str, value: object, what: str = "id") -> str:
+    """``value`` if it can be one segment of an API path; CdmConfigError naming ``name`` otherwise."""
     if not isinstance(value, str):
         raise CdmConfigError(name, f"got a {type(value).__name__}", "a string")
     try:
         escape_path_segment(name, value)
     except PathParameterError as err:
-        raise CdmConfigError(name, str(err), "a non-empty id without '/', '\\' or control characters") from None
+        raise CdmConfigError(
+            name, str(err), f"a non-empty {what} without '/', '\\' or control characters"
+        ) from None
+    return value
 
 
 def _http_url(name: str, value: str) -> str:

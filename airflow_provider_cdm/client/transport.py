@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from urllib.parse import urlsplit
 
 from airflow_provider_cdm import __version__
-from airflow_provider_cdm.api.endpoints import PROJECT_HEADER
+from airflow_provider_cdm.api.endpoints import JSON_CONTENT_TYPE, PROJECT_HEADER
 from airflow_provider_cdm.client.answers import (
     AttemptRecord,
     HttpRequest,
@@ -51,7 +51,7 @@ from airflow_provider_cdm.client.answers import (
 from airflow_provider_cdm.client.auth import TOKEN_CACHE, TokenCache, build_auth
 from airflow_provider_cdm.client.exceptions import CdmApiError
 from airflow_provider_cdm.client.models import Page
-from airflow_provider_cdm.client.operations import JSON_CONTENT_TYPE, CdmCall, PageWalk
+from airflow_provider_cdm.client.operations import CdmCall, PageWalk
 from airflow_provider_cdm.client.reconcile import Probe
 from airflow_provider_cdm.client.retry import AttemptFailure, RetryPolicy, is_transient_status
 from airflow_provider_cdm.client.settings import CdmSettings

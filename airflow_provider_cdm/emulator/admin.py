@@ -10,8 +10,8 @@ import re
 from urllib.parse import unquote
 
 from airflow_provider_cdm.api import errors
-from airflow_provider_cdm.emulator.app import EmulatorApp, Request, Response, parse_json_body
 from airflow_provider_cdm.api.errors import APIG_FORBIDDEN
+from airflow_provider_cdm.emulator.app import EmulatorApp, Request, Response, parse_json_body
 from airflow_provider_cdm.emulator.errors import ApiError
 from airflow_provider_cdm.emulator.faults import FaultSettings
 from airflow_provider_cdm.emulator.runs import Script

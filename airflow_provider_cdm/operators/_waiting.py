@@ -21,8 +21,8 @@ from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, 
 from airflow_provider_cdm.api.statuses import JobStatus
 from airflow_provider_cdm.client.exceptions import CdmApiError, CdmJobNotRunningError
 from airflow_provider_cdm.client.models import Submission
-from airflow_provider_cdm.client.settings import settings_keywords
 from airflow_provider_cdm.client.runs import EVENT_STATUSES, RunRef, StatusRules, Verdict
+from airflow_provider_cdm.client.settings import settings_keywords
 from airflow_provider_cdm.hooks.cdm import CdmHook
 
 if TYPE_CHECKING:
