@@ -32,6 +32,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import TaskDeferred
 
+from airflow_provider_cdm.client.exceptions import CdmApiError
 from airflow_provider_cdm.client.runs import RunRef, StatusRules, Verdict
 from airflow_provider_cdm.emulator.testing import EmulatorProcess
 from airflow_provider_cdm.hooks.cdm import CdmHook
@@ -315,7 +316,11 @@ def _hook_path(lc: Lifecycle, env: Env) -> Observed:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"run {run.submission_id} of {lc.job} did not end in {TASK_TIMEOUT_S:g} s")
             time.sleep(SYNC_POLL_S)
-            latest = hook.get_job_status(lc.job)
+            try:
+                latest = hook.get_job_status(lc.job)
+            except CdmApiError as err:  # a hook user's loop outlasts an outage as the operators do
+                if not err.transient:
+                    raise
         if verdict is Verdict.SUPERSEDED or latest is None:
             raise AssertionError(f"run {run.submission_id} of {lc.job} was superseded by {latest}")
         return Observed(
@@ -493,7 +498,6 @@ def fill_quota_windows(emulator: EmulatorProcess, conn_id: str) -> None:
     off again. Each later throttle burst then answers 429 to every call of those groups (until the
     window slides, 60 s on)."""
     from airflow_provider_cdm.api import endpoints
-    from airflow_provider_cdm.client.exceptions import CdmApiError
 
     emulator.set_faults(quotas=True)
     hook = CdmHook(conn_id, retry_policy={"max_attempts": 1})
