@@ -216,6 +216,17 @@ def _comparable(value: object) -> str:
         return str(value)
 
 
+# A Job object's flat counters of its last run, by the run's counter name.
+_JOB_COUNTER_FIELDS = {
+    "ROWS_READ": "rows_read",
+    "ROWS_WRITTEN": "rows_written",
+    "BYTES_READ": "bytes_read",
+    "BYTES_WRITTEN": "bytes_written",
+    "FILES_READ": "files_read",
+    "FILES_WRITTEN": "files_written",
+}
+
+
 @dataclass(frozen=True)
 class Job:
     """A job as CDM reports it (show job, list jobs)."""
@@ -247,6 +258,37 @@ class Job:
     def creation_date(self) -> datetime | None:
         """When CDM created the job (its ``creation-date``), if it says."""
         return epoch_ms_to_datetime(self.raw.get("creation-date"))
+
+    def last_run(self) -> Submission | None:
+        """The job's last run as the Job object carries it (list jobs, show job), or None.
+
+        CDM's Job object repeats its last run's status, dates and counters in flat fields
+        (``execute_create_date``, ``rows_written``, ...), without the submission id, the progress or
+        an error summary. None when the job never ran or CDM does not send ``execute_create_date``.
+        """
+        raw = self.raw
+        created = raw.get("execute_create_date")
+        if self.status is None or _int(created) is None:
+            return None
+        counters = {
+            counter: value
+            for counter, field_name in _JOB_COUNTER_FIELDS.items()
+            if (value := _int(raw.get(field_name))) is not None
+        }
+        return Submission.from_api(
+            {
+                "job-name": self.name,
+                "status": raw.get("status"),
+                "creation-date": created,
+                "execute-date": raw.get("execute_start_date"),
+                "last-update-date": raw.get("execute_update_date"),
+                "write_rows": raw.get("write_rows"),
+                "update_rows": raw.get("update_rows"),
+                "delete_rows": raw.get("delete_rows"),
+                "external-id": raw.get("external_id"),
+                "counters": counters,
+            }
+        )
 
     def definition(self) -> dict[str, Any]:
         """The job as create and update expect it: server-added fields left out, config values decoded."""

@@ -93,6 +93,20 @@ class RunRef:
         created_ms = int(submission.creation_date.timestamp() * 1000)
         return 0 if created_ms >= self.not_before_ms - self.skew_ms else -1
 
+    def pinned_relation(self, submission: Submission) -> int | None:
+        """Like :meth:`relation`, but only where it is certain, else None.
+
+        Certain by submission ids, or by CDM's own creation dates (``skew_ms`` 0): the date is the
+        run's identity then (a job's runs are started at least a status read apart, so never within
+        the 1 ms that converting a date may round off). A date read from this machine's clock pins nothing.
+        """
+        if self.submission_id is not None and submission.submission_id is not None:
+            return self.relation(submission)
+        if self.not_before_ms is None or self.skew_ms != 0 or submission.creation_date is None:
+            return None
+        difference = int(submission.creation_date.timestamp() * 1000) - self.not_before_ms
+        return 0 if abs(difference) <= 1 else (difference > 0) - (difference < 0)
+
 
 def status_set(
     statuses: Iterable[str | JobStatus] | None, default: frozenset[JobStatus], name: str

@@ -88,7 +88,8 @@ class Job:
         return self.runs[-1].status(now) if self.runs else JobStatus.NEW
 
     def render(self, now: float) -> JsonDict:
-        """The Job object as read back: the definition (values percent-encoded) plus CDM's metadata."""
+        """The Job object as read back: the definition (values percent-encoded), CDM's metadata and,
+        once it has run, its last run's execution fields (:meth:`Run.execution_fields`)."""
         out = copy.deepcopy(self.definition)
         for name in CONFIG_VALUE_FIELDS:
             out[name] = _encoded_config_values(out[name])
@@ -103,6 +104,8 @@ class Job:
                 "update-date": epoch_millis(self.updated_at),
             }
         )
+        if self.runs:
+            out.update(self.runs[-1].execution_fields(now))
         return out
 
 

@@ -224,6 +224,41 @@ class Run:
             out["error-details"] = f"org.apache.sqoop.common.SqoopException: {summary}"
         return out
 
+    def execution_fields(self, now: float) -> JsonDict:
+        """The last run as a Job object (show job, list jobs) carries it: flat fields, no submission id.
+
+        Field names as in the public ``huaweicloudsdkcdm`` Job model (``execute_create_date`` is the
+        run's ``creation-date``; ``external_id`` its ``external-id``). Counters are those of the run
+        so far; a run that failed moved nothing.
+        """
+        status = self.status(now)
+        submission = self.submission(now)
+        volume = _Volume.of(self.job_name)
+        if status is JobStatus.SUCCEEDED:
+            share = 1.0
+        elif status.is_active:
+            share = max(0.0, self.progress(now, status)) / 100
+        else:
+            share = 0.0
+        counters = volume.counters()
+        return {
+            "status": status.value,
+            "external_id": submission["external-id"],
+            "execute_create_date": submission["creation-date"],
+            "execute_start_date": submission["execute-date"],
+            "execute_update_date": submission["last-update-date"],
+            "rows_read": int(counters["ROWS_READ"] * share),
+            "rows_written": int(counters["ROWS_WRITTEN"] * share),
+            "bytes_read": int(counters["BYTES_READ"] * share),
+            "bytes_written": int(counters["BYTES_WRITTEN"] * share),
+            "files_read": int(counters["FILES_READ"] * share),
+            "files_written": int(counters["FILES_WRITTEN"] * share),
+            "write_rows": submission["write_rows"],
+            "update_rows": submission["update_rows"],
+            "delete_rows": submission["delete_rows"],
+            "is_incrementing": False,
+        }
+
     def snapshot(self, now: float) -> JsonDict:
         """The admin view: what the API shows plus what the script decided."""
         status = self.status(now)

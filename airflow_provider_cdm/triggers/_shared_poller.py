@@ -21,12 +21,14 @@ list and run history with the documented 120/min and the default share of 80%):
   only the pages that held due jobs at the last sweep (all pages when a due job's page is unknown,
   e.g. a new subscriber, or a page no longer shows it). Each job is answered every
   ``max(I, P_due / r_list)`` seconds, ``P_due <= ceil(M / 100)`` with ``M`` the jobs matching the
-  filter. A list entry has no submission id, counters or error summary: a status that would end a
-  subscriber's wait queues the job for one **confirmation** read, FIFO, by a status call or (when
-  every subscriber knows its submission id) by the run history's newest page (its own quota), and
-  that answer is what the triggers judge. A run that ends is thus noticed within one sweep and
-  fired after ``Q / (r_status + r_history)`` more seconds, ``Q`` being the confirmations queued
-  before it: the confirmation rate, 3.2/s by default, is the bound when many runs end together.
+  filter. A list entry carries the job's last run (status, creation date, counters; no submission
+  id, progress or error summary). When its creation date is certainly the watched run's and the
+  run succeeded, the entry is the subscriber's result: a success is fired within one sweep.
+  Anything else that would end a wait (a failure, whose error summary is needed, or a run the entry
+  cannot pin) queues the job for one **confirmation** read, FIFO, by a status call or (when every
+  subscriber knows its submission id) by the run history's newest page (its own quota), and that
+  answer is what the triggers judge, ``Q / (r_status + r_history)`` seconds later, ``Q`` being the
+  confirmations queued before it (the confirmation rate is 3.2/s by default).
 * Jobs a full sweep does not show (another job type, deleted) are read with status calls; a list
   call that still fails after the retry policy switches the poller to status calls for a minute.
 * A trigger at its deadline asks for one status read before it times out (served first).
@@ -141,6 +143,22 @@ class Subscription:
         """Whether a run in this status would end this subscriber's wait (its rules decide)."""
         pseudo = Submission.from_api({"status": status_text})
         return self.rules.judge(pseudo) in _ENDS_A_WAIT
+
+    def take_listed(self, listed: Listed, last_run: Submission | None) -> bool:
+        """Deliver what a job-list entry says; True when it asks for a run read (a confirmation).
+
+        When the entry's last run is certainly ours (:meth:`RunRef.pinned_relation`) and a success,
+        the entry is the result: it carries the run's status, dates and counters, and a succeeded run
+        has no error summary to fetch. Anything else that would end the wait is confirmed by a run
+        read: a failure (for its error summary) and a run the entry cannot pin.
+        """
+        if last_run is not None and self.run.pinned_relation(last_run) == 0:
+            ours = dataclasses.replace(last_run, submission_id=self.run.submission_id)
+            if self.rules.judge(ours, self.run) is Verdict.SUCCEEDED:
+                self.deliver(RunRead(ours, SOURCE_LIST))
+                return False
+        self.deliver(listed)
+        return self.ends_wait(listed.status_text)
 
 
 # --- the poller ------------------------------------------------------------------------------------
@@ -572,7 +590,8 @@ class SharedPoller:
                     job.page = None
 
     def _absorb(self, name_filter: str, page_no: int, items: Iterable[Job], seen: set[str]) -> None:
-        """Deliver a list page: progress to each watched job's subscribers; queue confirmations."""
+        """Deliver a list page to each watched job's subscribers (:meth:`Subscription.take_listed`);
+        queue the confirmations they ask for."""
         now = self._clock()
         queued = False
         for item in items:
@@ -584,10 +603,11 @@ class SharedPoller:
             if job.confirm_since is not None:
                 continue  # a run read is coming
             status_text = item.raw.get("status")
-            status_text = None if status_text is None else str(status_text)
-            self._deliver(job, Listed(item.status, status_text))
+            listed = Listed(item.status, None if status_text is None else str(status_text))
+            last_run = item.last_run()
+            asks = [subscription.take_listed(listed, last_run) for subscription in list(job.subscribers)]
             job.answered_at = now
-            if any(subscription.ends_wait(status_text) for subscription in job.subscribers):
+            if any(asks):
                 job.confirm_since = now
                 self._confirmations[job.name] = None
                 queued = True

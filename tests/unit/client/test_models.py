@@ -216,3 +216,26 @@ def test_validation_messages_and_create_result() -> None:
         "name": "orders",
         "warnings": [{"message": "slow", "status": "WARNING"}],
     }
+
+
+def test_a_job_objects_last_run_reads_as_a_submission_without_an_id() -> None:
+    entry = {
+        **job_definition("orders"),
+        "status": "SUCCEEDED",
+        "execute_create_date": 1_790_000_000_123,
+        "execute_start_date": "1790000000500",  # dates may come as text
+        "execute_update_date": 1_790_000_060_000,
+        "rows_read": 10, "rows_written": 9, "bytes_written": 900, "files_read": "x",  # an odd value is left out
+        "write_rows": 9, "external_id": "job_local1_0001",
+    }  # fmt: skip
+    run = Job.from_api(entry).last_run()
+    assert run is not None
+    assert (run.job_name, run.submission_id, run.status, run.external_id) == (
+        "orders", None, JobStatus.SUCCEEDED, "job_local1_0001",
+    )  # fmt: skip
+    assert run.creation_date == datetime.fromtimestamp(1_790_000_000.123, tz=timezone.utc)
+    assert run.execute_date == datetime.fromtimestamp(1_790_000_000.5, tz=timezone.utc)
+    assert dict(run.counters) == {"ROWS_READ": 10, "ROWS_WRITTEN": 9, "BYTES_WRITTEN": 900}
+    assert run.rows_written == 9 and run.progress is None and run.error_summary is None
+    assert Job.from_api({**entry, "execute_create_date": None}).last_run() is None  # cannot be pinned
+    assert Job.from_api({**job_definition("orders"), "status": "NEW"}).last_run() is None  # never ran

@@ -11,7 +11,7 @@ from airflow_provider_cdm.api import endpoints, errors
 from airflow_provider_cdm.emulator.config import DEFAULT_CLUSTERS
 from airflow_provider_cdm.emulator.errors import ApiError
 from airflow_provider_cdm.emulator.models import CdmBackend
-from airflow_provider_cdm.emulator.runs import COUNTER_GROUP, STOPPED_BY_USER, Outcome, Script
+from airflow_provider_cdm.emulator.runs import COUNTER_GROUP, STOPPED_BY_USER, Outcome, Script, _Volume
 from airflow_provider_cdm.emulator.quotas import QuotaLimiter
 
 from .helpers import RUNNING_1, RUNNING_2, STOPPED, FakeClock, job_definition
@@ -385,3 +385,25 @@ def test_quota_window_slides_per_user_and_group(clock: FakeClock) -> None:
         quotas.check("alice", endpoints.SHOW_JOB)
     for _ in range(500):
         quotas.check("alice", endpoints.LIST_CLUSTERS)  # no documented quota
+
+
+def test_a_job_object_carries_its_last_runs_execution_fields(backend: CdmBackend, clock: FakeClock) -> None:
+    created(backend, "orders")
+    never_ran = backend.show_job(RUNNING_1, "orders")["jobs"][0]
+    assert never_ran["status"] == "NEW" and "execute_create_date" not in never_ran
+    first = start(backend, "orders")
+    clock.advance(5.0)
+    running = backend.list_jobs(RUNNING_1)["jobs"][0]
+    assert running["status"] == "RUNNING" and running["execute_create_date"] == first["creation-date"]
+    assert 0 < running["rows_written"] < _Volume.of("orders").rows
+    clock.advance(10.0)
+    done, status = backend.list_jobs(RUNNING_1)["jobs"][0], latest(backend, "orders")
+    counters = status["counters"][COUNTER_GROUP]
+    assert done["status"] == status["status"] == "SUCCEEDED"
+    assert (done["rows_written"], done["bytes_read"], done["files_written"]) == (
+        counters["ROWS_WRITTEN"], counters["BYTES_READ"], counters["FILES_WRITTEN"],
+    )  # fmt: skip
+    assert done["external_id"] == status["external-id"] and done["execute_update_date"] == status["last-update-date"]
+    second = start(backend, "orders")
+    assert backend.show_job(RUNNING_1, "orders")["jobs"][0]["execute_create_date"] == second["creation-date"]
+

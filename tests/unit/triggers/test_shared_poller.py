@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import threading
 import time
@@ -133,20 +134,46 @@ async def test_a_sweep_reads_only_the_pages_that_hold_due_jobs(
     assert list_calls[:5] == [("job-", 1), ("job-", 2), ("job-", 3), ("job-", 1), ("job-", 3)]
 
 
-async def test_a_terminal_list_status_is_confirmed_by_one_status_call(emu: EmulatorThread) -> None:
+async def test_a_success_the_list_pins_is_the_result_and_an_unpinned_one_is_confirmed(emu: EmulatorThread) -> None:
     runs = [start(emu, f"stuck-{i}") for i in range(4)]
     ours = start(emu, "orders", "SUCCEEDED", duration_s=0.5)
-    by_date = RunRef(ours.job_name, ours.cluster_id, None, ours.not_before_ms)  # no submission id
-    async with subscribed([*runs, ours, by_date], poll_interval=0.2) as subscriptions:
-        with_id, without_id = subscriptions[4], subscriptions[5]
-        first = await answer(with_id)
+    assert ours.skew_ms == 0  # bound by CDM's own creation date of the run
+    by_local_clock = RunRef(ours.job_name, ours.cluster_id, None, ours.not_before_ms)  # pins nothing
+    async with subscribed([*runs, ours, by_local_clock], poll_interval=0.2) as subscriptions:
+        pinned, unpinned = subscriptions[4], subscriptions[5]
+        first = await answer(pinned)
         assert isinstance(first, Listed)  # list mode
-        read, other = await run_read(with_id), await run_read(without_id)
-    assert read is other and read.source == "status"
-    assert read.submission is not None and read.submission.status is JobStatus.SUCCEEDED
-    assert read.submission.counters["ROWS_WRITTEN"] > 0  # the details the list entry lacks
-    assert requests_of(emu, "job_status") == {"200": 1}  # one confirmation; the running jobs cost none
+        from_list, confirmed = await run_read(pinned), await run_read(unpinned)
+    assert from_list.source == "job list" and confirmed.source == "status"
+    assert from_list.submission is not None and confirmed.submission is not None
+    assert from_list.submission.status is JobStatus.SUCCEEDED
+    assert from_list.submission.submission_id == ours.submission_id  # the run the entry was pinned to
+    for counter in ("ROWS_WRITTEN", "ROWS_READ", "BYTES_WRITTEN", "FILES_WRITTEN"):  # the status call's figures
+        assert from_list.submission.counters[counter] == confirmed.submission.counters[counter] > 0
+    assert from_list.submission.rows_written == confirmed.submission.rows_written
+    assert requests_of(emu, "job_status") == {"200": 1}  # only the unpinned subscriber's confirmation
     assert "list_submissions" not in emu.stats()["requests"]  # a subscriber without a run id: status only
+
+
+async def test_a_failure_in_the_list_is_confirmed_for_its_error_summary(emu: EmulatorThread) -> None:
+    runs = [start(emu, f"stuck-{i}") for i in range(4)]
+    ours = start(emu, "orders", "FAILED", duration_s=0.5, error_summary="disk full")
+    async with subscribed([*runs, ours], poll_interval=0.2) as subscriptions:
+        read = await run_read(subscriptions[4])
+    assert read.source in ("status", "run history")
+    assert read.submission is not None and read.submission.error_summary == "disk full"
+    assert sum(requests_of(emu, "job_status").values()) + sum(requests_of(emu, "list_submissions").values()) == 1
+
+
+async def test_an_older_run_in_the_list_is_not_taken_for_ours(emu: EmulatorThread) -> None:
+    earlier = start(emu, "orders", "SUCCEEDED", duration_s=0.0)
+    ours = dataclasses.replace(earlier, submission_id=(earlier.submission_id or 0) + 1, not_before_ms=(earlier.not_before_ms or 0) + 5_000)
+    runs = [start(emu, f"stuck-{i}") for i in range(4)]
+    async with subscribed([*runs, ours], poll_interval=0.2) as subscriptions:
+        read = await run_read(subscriptions[4])  # the list shows SUCCEEDED of the earlier run: confirmed
+        assert read.source == "status" and read.submission is not None
+        assert read.submission.submission_id == earlier.submission_id
+        assert StatusRules().judge(read.submission, ours).value == "waiting"
 
 
 async def test_many_ends_are_confirmed_by_status_calls_and_run_history_pages(emu: EmulatorThread) -> None:

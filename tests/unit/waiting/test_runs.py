@@ -120,3 +120,15 @@ def test_json_round_trips() -> None:
     assert StatusRules.from_json(rules.to_json()) == rules
     assert RunRef.of(submission("BOOTING"), "c1") == RUN
     assert JobStatus.NEVER_EXECUTED in StatusRules().failure
+
+
+def test_a_run_is_pinned_only_by_ids_or_by_cdms_own_creation_date() -> None:
+    listed = submission("SUCCEEDED", submission_id=None, created_ms=T0)  # a job-list entry: no id
+    assert RUN.pinned_relation(listed) == 0
+    assert RUN.pinned_relation(submission("SUCCEEDED", submission_id=None, created_ms=T0 + 1)) == 0  # rounding
+    assert RUN.pinned_relation(submission("SUCCEEDED", submission_id=None, created_ms=T0 - 2)) == -1
+    assert RUN.pinned_relation(submission("SUCCEEDED", submission_id=None, created_ms=T0 + 2)) == 1
+    assert RUN.pinned_relation(submission("SUCCEEDED", submission_id=None, created_ms=None)) is None
+    assert RUN.pinned_relation(submission("SUCCEEDED", submission_id=8, created_ms=T0)) == 1  # ids decide
+    by_local_clock = RunRef("orders", "c1", submission_id=7, not_before_ms=T0)  # skew allowed: pins nothing
+    assert by_local_clock.pinned_relation(listed) is None and by_local_clock.relation(listed) == 0
