@@ -31,6 +31,8 @@ with DAG(
         return list(context["params"]["job_names"])
 
     job_names = jobs_to_remove()
+    # [START howto_operator_cdm_stop_and_delete]
     stop_job = CdmStopJobOperator.partial(task_id="stop_job", ignore_missing=True).expand(job_name=job_names)
     delete_job = CdmDeleteJobOperator.partial(task_id="delete_job", ignore_missing=True).expand(job_name=job_names)
     stop_job >> delete_job
+    # [END howto_operator_cdm_stop_and_delete]

@@ -19,12 +19,9 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, task
 
+# [START howto_cdm_job_definition]
 from airflow_provider_cdm.job_definition import CdmJobDefinition
 from airflow_provider_cdm.operators.cdm import CdmCreateJobOperator, CdmStartJobOperator
-
-# Seconds between status reads: each is one request, and CDM allows 120 a minute per user.
-# The demo and the tests poll the local emulator faster through this variable.
-POLL_INTERVAL = float(os.environ.get("CDM_EXAMPLE_POLL_INTERVAL", "30"))
 
 ORDERS_TO_OBS = CdmJobDefinition(
     name="orders_to_obs",
@@ -36,6 +33,11 @@ ORDERS_TO_OBS = CdmJobDefinition(
     to_config={"bucketName": "sales-lake", "outputDirectory": "/orders/${date}/", "outputFormat": "CSV_FILE"},
     driver_config={"throttlingConfig": {"numExtractors": 4, "numLoaders": 2}},
 )
+# [END howto_cdm_job_definition]
+
+# Seconds between status reads: each is one request, and CDM allows 120 a minute per user.
+# The demo and the tests poll the local emulator faster through this variable.
+POLL_INTERVAL = float(os.environ.get("CDM_EXAMPLE_POLL_INTERVAL", "30"))
 
 with DAG(
     dag_id="example_cdm_create_and_start",
@@ -47,8 +49,11 @@ with DAG(
     tags=["example", "cdm"],
     doc_md=__doc__,
 ):
+    # [START howto_operator_cdm_create_job]
     create_job = CdmCreateJobOperator(task_id="create_job", job=ORDERS_TO_OBS, if_exists="replace")
+    # [END howto_operator_cdm_create_job]
 
+    # [START howto_operator_cdm_start_job_deferrable]
     migrate_orders = CdmStartJobOperator(
         task_id="migrate_orders",
         job_name=ORDERS_TO_OBS.name,
@@ -56,7 +61,10 @@ with DAG(
         deferrable=True,
         timeout=2 * 3600,  # then the CDM run is stopped and the task fails
     )
+    create_job >> migrate_orders
+    # [END howto_operator_cdm_start_job_deferrable]
 
+    # [START howto_operator_cdm_start_job_result]
     @task
     def report(result: dict[str, Any]) -> dict[str, Any]:
         """Log what the run moved; the return value is what a downstream check would read."""
@@ -69,5 +77,5 @@ with DAG(
             print(f"  {name:<22} {value}")
         return {"rows_written": result["rows_written"], "bytes_written": result["bytes_written"]}
 
-    create_job >> migrate_orders
     report(migrate_orders.output)
+    # [END howto_operator_cdm_start_job_result]

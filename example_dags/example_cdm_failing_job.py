@@ -35,6 +35,7 @@ ARCHIVE_TO_OBS = CdmJobDefinition(
 )
 
 
+# [START howto_cdm_job_failed_error]
 def notify_owner(context: Any) -> None:
     """Failure callback: CDM's error, ready for a chat message or a ticket."""
     error = context.get("exception")
@@ -44,6 +45,9 @@ def notify_owner(context: Any) -> None:
         )
     else:
         print(f"Task {context['ti'].task_id} failed: {error}")
+
+
+# [END howto_cdm_job_failed_error]
 
 
 with DAG(
@@ -57,7 +61,9 @@ with DAG(
     doc_md=__doc__,
 ):
     create_job = CdmCreateJobOperator(task_id="create_job", job=ARCHIVE_TO_OBS, if_exists="replace")
+    # [START howto_operator_cdm_start_job_failure]
     migrate_archive = CdmStartJobOperator(
         task_id="migrate_archive", job_name=ARCHIVE_TO_OBS.name, on_failure_callback=notify_owner
     )
+    # [END howto_operator_cdm_start_job_failure]
     create_job >> migrate_archive

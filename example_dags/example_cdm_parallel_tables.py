@@ -46,6 +46,7 @@ with DAG(
     tags=["example", "cdm"],
     doc_md=__doc__,
 ):
+    # [START howto_operator_cdm_mapped]
     create_jobs = CdmCreateJobOperator.partial(task_id="create_jobs", if_exists="update").expand(
         job=[table_job(table).to_api() for table in TABLES]
     )
@@ -56,6 +57,7 @@ with DAG(
         poll_interval=POLL_INTERVAL,
         max_active_tis_per_dag=8,
     ).expand(job_name=create_jobs.output)
+    # [END howto_operator_cdm_mapped]
 
     @task
     def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:

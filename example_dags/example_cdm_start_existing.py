@@ -31,13 +31,16 @@ with DAG(
     tags=["example", "cdm"],
     doc_md=__doc__,
 ):
+    # [START howto_operator_cdm_start_job_no_wait]
     start_job = CdmStartJobOperator(
         task_id="start_job",
         job_name="{{ params.job_name }}",
         variables={"date": "{{ ds }}", "full_load": False},
         wait_for_completion=False,
     )
+    # [END howto_operator_cdm_start_job_no_wait]
 
+    # [START howto_sensor_cdm_job_status]
     wait_for_job = CdmJobStatusSensor(
         task_id="wait_for_job",
         job_name="{{ params.job_name }}",
@@ -46,5 +49,6 @@ with DAG(
         poke_interval=POLL_INTERVAL,
         timeout=6 * 3600,
     )
+    # [END howto_sensor_cdm_job_status]
 
     start_job >> wait_for_job

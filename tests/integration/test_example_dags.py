@@ -28,6 +28,7 @@ DAG_IDS = {
     "example_cdm_parallel_tables",
     "example_cdm_failing_job",
     "example_cdm_cleanup",
+    "example_cdm_one_off_copy",
 }
 
 
@@ -149,3 +150,21 @@ def test_cleanup_stops_and_deletes_and_tolerates_missing_jobs(example_dags: Any,
     requests = emulator.stats()["requests"]
     assert requests["stop_job"] == {"200": 1, "400": 2}  # one run stopped; an idle job, a missing one
     assert requests["delete_job"] == {"200": 2, "400": 1}
+
+
+def test_one_off_copy_runs_in_a_running_cluster_then_deletes_the_job(
+    example_dags: Any, emulator: EmulatorProcess
+) -> None:
+    running = [c.id for c in CdmHook().list_clusters() if c.status is not None and c.status.can_run_jobs]
+    assert len(running) == 2  # the emulator's third cluster is stopped: never a candidate
+    _, states = run_dag(example_dags, "example_cdm_one_off_copy")
+    assert states == {
+        ("running_clusters", -1): "success",
+        ("copy_snapshot", -1): "success",
+        ("drop_job", -1): "success",
+    }
+    stats = emulator.stats()
+    assert stats["starts"] == {"orders_snapshot_to_obs": 1}
+    assert stats["requests"]["create_and_start_job"] == {"200": 1}
+    assert stats["requests"]["delete_job"] == {"200": 1}  # in the cluster that took the job, found at once
+    assert all(not cluster["jobs"] for cluster in emulator.state()["clusters"])

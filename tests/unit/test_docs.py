@@ -1,0 +1,262 @@
+"""The reference docs against the code: examples are the example DAGs' code, every parameter is documented.
+
+- Every region of ``example_dags/*.py`` between ``# [START name]`` and ``# [END name]`` appears, dedented,
+  in ``docs/reference/`` as a fenced Python block (or part of one), and every Python block there that
+  builds an operator or sensor is made of such regions only, so no example can drift from code that
+  ``tests/integration/test_example_dags.py`` runs. The same holds for README's operator examples.
+- Every constructor parameter of the public classes (from ``inspect.signature`` of each ``__init__``
+  the provider defines, base classes of Airflow excluded) has a row in its class's parameter table,
+  with the signature's default and, for operators and the sensor, whether it is templated.
+- Every operator and the sensor has at least one example in its own section.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_cdm.hooks.cdm import CdmHook
+from airflow_provider_cdm.job_definition import CdmJobDefinition
+from airflow_provider_cdm.operators.cdm import (
+    CdmCreateAndStartJobOperator,
+    CdmCreateJobOperator,
+    CdmDeleteJobOperator,
+    CdmStartJobOperator,
+    CdmStopJobOperator,
+)
+from airflow_provider_cdm.sensors.cdm import CdmJobStatusSensor
+from airflow_provider_cdm.triggers.cdm import CdmJobStatusTrigger
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_DAGS = ROOT / "example_dags"
+REFERENCE = ROOT / "docs" / "reference"
+README = ROOT / "README.md"
+
+OPERATORS = (
+    CdmCreateJobOperator,
+    CdmStartJobOperator,
+    CdmCreateAndStartJobOperator,
+    CdmStopJobOperator,
+    CdmDeleteJobOperator,
+)
+TASKS = (*OPERATORS, CdmJobStatusSensor)
+# Each documented class, and the page holding its "## ClassName" section.
+PAGES: dict[type, str] = {
+    **{operator: "operators.md" for operator in OPERATORS},
+    CdmJobStatusSensor: "sensor.md",
+    CdmJobStatusTrigger: "trigger.md",
+    CdmHook: "hook.md",
+    CdmJobDefinition: "job-definition.md",
+}
+# BaseSensorOperator's parameters that change what this sensor does: documented in its table too.
+SENSOR_BASE_PARAMETERS = ("poke_interval", "timeout", "mode", "soft_fail")
+
+MARKER = re.compile(r"^\s*# \[(START|END) ([A-Za-z0-9_]+)\]\s*$")
+FENCE = re.compile(r"^```python\n(.*?)^```$", re.DOTALL | re.MULTILINE)
+BUILDS_A_TASK = re.compile(r"\bCdm\w+(Operator|Sensor)(\.partial)?\(")
+
+
+# --- example regions --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str
+    path: Path
+    text: str  # dedented, marker lines and surrounding blank lines dropped
+
+
+def extract_regions(path: Path) -> list[Region]:
+    """The marked regions of one file; markers must pair up, not nest, and not repeat."""
+    regions: list[Region] = []
+    open_name: str | None = None
+    lines: list[str] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        marker = MARKER.match(line)
+        if marker is None:
+            if open_name is not None:
+                lines.append(line)
+            continue
+        kind, name = marker.groups()
+        if kind == "START":
+            assert open_name is None, f"{path.name}:{number}: [START {name}] inside [START {open_name}]"
+            open_name, lines = name, []
+        else:
+            assert open_name == name, f"{path.name}:{number}: [END {name}] closes [START {open_name}]"
+            text = textwrap.dedent("\n".join(lines)).strip("\n")
+            assert text.strip(), f"{path.name}:{number}: region {name} is empty"
+            regions.append(Region(name, path, text))
+            open_name = None
+    assert open_name is None, f"{path.name}: [START {open_name}] is never closed"
+    return regions
+
+
+def all_regions() -> list[Region]:
+    regions = [region for path in sorted(EXAMPLE_DAGS.glob("*.py")) for region in extract_regions(path)]
+    names = [region.name for region in regions]
+    assert len(names) == len(set(names)), f"region names repeat: {sorted(n for n in names if names.count(n) > 1)}"
+    return regions
+
+
+def python_blocks(text: str) -> list[str]:
+    return [block.rstrip("\n") for block in FENCE.findall(text)]
+
+
+def made_of_regions(block: str, regions: list[Region]) -> list[Region] | None:
+    """The regions a code block consists of (each whole, separated by blank lines only), or None."""
+    used: list[Region] = []
+    rest = block
+    for region in sorted(regions, key=lambda r: len(r.text), reverse=True):
+        if region.text in rest:
+            used.append(region)
+            rest = rest.replace(region.text, "")
+    return used if used and not rest.strip() else None
+
+
+def reference_pages() -> dict[str, str]:
+    return {path.name: path.read_text(encoding="utf-8") for path in sorted(REFERENCE.glob("*.md"))}
+
+
+def test_every_example_region_is_in_the_reference_verbatim() -> None:
+    regions = all_regions()
+    assert len(regions) >= len(TASKS)
+    blocks = [block for text in reference_pages().values() for block in python_blocks(text)]
+    missing = [f"{r.path.name}: {r.name}" for r in regions if not any(r.text in block for block in blocks)]
+    assert not missing, f"example regions not in docs/reference/ as a python block: {missing}"
+
+
+@pytest.mark.parametrize("document", ["reference", "README"])
+def test_every_example_in_the_docs_is_example_dag_code(document: str) -> None:
+    """No hand-written operator example: each is the example DAGs' code, so it runs in the test suite."""
+    texts = reference_pages() if document == "reference" else {README.name: README.read_text(encoding="utf-8")}
+    regions = all_regions()
+    checked = 0
+    for name, text in texts.items():
+        for block in python_blocks(text):
+            if document == "README" and not BUILDS_A_TASK.search(block):
+                continue  # README's hook and emulator snippets are not DAG code
+            assert made_of_regions(block, regions), f"{name}: this block is not example DAG code:\n{block}"
+            checked += 1
+    assert checked
+
+
+# --- parameters -------------------------------------------------------------------------------------
+
+
+def own_parameters(cls: type) -> dict[str, inspect.Parameter]:
+    """Constructor parameters of every ``__init__`` the provider defines in ``cls``'s MRO (no Airflow base's)."""
+    found: dict[str, inspect.Parameter] = {}
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or not klass.__module__.startswith("airflow_provider_cdm"):
+            continue
+        for name, parameter in inspect.signature(init).parameters.items():
+            if name == "self" or parameter.kind in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
+                continue
+            found.setdefault(name, parameter)
+    return found
+
+
+def section(cls: type) -> str:
+    """The ``## ClassName`` section of the class's page, up to the next ``## `` heading."""
+    text = (REFERENCE / PAGES[cls]).read_text(encoding="utf-8")
+    match = re.search(rf"^## `?{cls.__name__}`?\s*$(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)
+    assert match, f"{PAGES[cls]} has no '## {cls.__name__}' section"
+    return match.group(1)
+
+
+def parameter_rows(text: str) -> Iterator[dict[str, str]]:
+    """Rows of the section's parameter tables (header starting with ``| parameter |``), keyed by column."""
+    header: list[str] | None = None
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+        if cells and cells[0] == "parameter":
+            header = cells
+        elif header is not None and not set(cells[0]) <= {"-", ":"}:
+            yield dict(zip(header, cells, strict=False))
+
+
+def documented(cls: type) -> dict[str, dict[str, str]]:
+    rows: dict[str, dict[str, str]] = {}
+    for row in parameter_rows(section(cls)):
+        name = row["parameter"].strip("`")
+        assert name not in rows, f"{cls.__name__}: parameter {name} has two rows"
+        rows[name] = row
+    return rows
+
+
+def default_forms(value: Any) -> set[str]:
+    """How a default may be written in the table: Python's repr, JSON for strings, 300 for 300.0."""
+    forms = {repr(value)}
+    if isinstance(value, str):
+        forms.add(json.dumps(value))
+    if isinstance(value, float) and value.is_integer():
+        forms.add(str(int(value)))
+    return forms
+
+
+@pytest.mark.parametrize("cls", list(PAGES), ids=lambda cls: cls.__name__)
+def test_every_constructor_parameter_is_documented_with_its_default(cls: type) -> None:
+    parameters = own_parameters(cls)
+    assert parameters, cls
+    rows = documented(cls)
+    missing = sorted(set(parameters) - set(rows))
+    assert not missing, f"{cls.__name__}: parameters missing from {PAGES[cls]}: {missing}"
+    for name, parameter in parameters.items():
+        cell = rows[name].get("default", "")
+        if parameter.default is inspect.Parameter.empty:
+            assert "required" in cell, f"{cls.__name__}.{name}: default column should say required, says {cell!r}"
+        elif isinstance(parameter.default, (str, int, float, bool, type(None))):
+            forms = default_forms(parameter.default)
+            assert any(f"`{form}`" in cell for form in forms), (
+                f"{cls.__name__}.{name}: default column {cell!r} does not show the default {parameter.default!r}"
+            )
+
+
+@pytest.mark.parametrize("cls", TASKS, ids=lambda cls: cls.__name__)
+def test_the_templated_column_matches_template_fields(cls: Any) -> None:
+    rows = documented(cls)
+    for name, row in rows.items():
+        assert row.get("templated") in ("yes", "no"), f"{cls.__name__}.{name}: templated column must be yes or no"
+        expected = "yes" if name in cls.template_fields else "no"
+        assert row["templated"] == expected, f"{cls.__name__}.{name}: templated is {expected!r} in the code"
+    assert set(cls.template_fields) <= set(rows), f"{cls.__name__}: templated fields not documented"
+
+
+def test_the_sensor_documents_the_base_parameters_it_relies_on() -> None:
+    rows = documented(CdmJobStatusSensor)
+    missing = [name for name in SENSOR_BASE_PARAMETERS if name not in rows]
+    assert not missing, f"CdmJobStatusSensor: base sensor parameters missing: {missing}"
+
+
+def test_no_documented_parameter_is_unknown_to_the_code() -> None:
+    for cls, page in PAGES.items():
+        known = set(own_parameters(cls)) | (set(SENSOR_BASE_PARAMETERS) if cls is CdmJobStatusSensor else set())
+        extra = sorted(set(documented(cls)) - known)
+        assert not extra, f"{cls.__name__}: {page} documents parameters the code does not take: {extra}"
+
+
+# --- one example per operator -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", TASKS, ids=lambda cls: cls.__name__)
+def test_every_operator_has_an_example_from_the_example_dags(cls: type) -> None:
+    regions = all_regions()
+    usage = re.compile(rf"\b{cls.__name__}(\.partial)?\(")
+    examples = [
+        block
+        for block in python_blocks(section(cls))
+        if usage.search(block) and made_of_regions(block, regions) is not None
+    ]
+    assert examples, f"{cls.__name__}: its section in {PAGES[cls]} has no example DAG code that builds it"
