@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import airflow_env, fmt, median, percentile, progress, table  # noqa: E402
+from _common import airflow_env, fmt, median, percentile, progress, table
 
 PROVIDER_MODULES = (
     "airflow_provider_cdm.operators.cdm",

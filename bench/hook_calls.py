@@ -21,7 +21,7 @@ from urllib.request import ProxyHandler, Request, build_opener
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import airflow_version, fmt, job_definition, median, progress, table, use_airflow_env  # noqa: E402
+from _common import airflow_version, fmt, job_definition, median, progress, table, use_airflow_env
 
 POLL_S = 0.25
 JOB_DURATION_S = 1.0

@@ -36,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     airflow_env,
     airflow_version,
     fmt,
@@ -348,9 +348,13 @@ def analyse(scenario: Scenario, plan: dict[str, dict[str, Any]]) -> dict[str, An
     for name, script in plan.items():
         event = events.get(name)
         expected = "success" if script["outcome"] == "SUCCEEDED" else "failed"
-        if event and event[1] == expected and event[2] == submission_ids.get(name):
-            if expected == "success" or (script["error_summary"] or "") in event[3]:
-                correct += 1
+        if (
+            event
+            and event[1] == expected
+            and event[2] == submission_ids.get(name)
+            and (expected == "success" or (script["error_summary"] or "") in event[3])
+        ):
+            correct += 1
     delays = [events[name][0] - ends[name] for name in plan if name in events and name in ends]
     noticed = result.get("noticed", {})
     notice_delays = [noticed[name] - ends[name] for name in plan if name in noticed and name in ends]
@@ -370,7 +374,7 @@ def calls_cell(requests: dict[str, dict[str, int]], operation: str) -> str:
     statuses = requests.get(operation, {})
     total = sum(statuses.values())
     throttled = statuses.get("429", 0)
-    return f"{total:,} ({throttled:,} × 429)"
+    return f"{total:,} ({throttled:,} x 429)"
 
 
 def spread(values: list[float]) -> str:
@@ -388,14 +392,16 @@ def report(jobs: int, analyses: dict[str, dict[str, Any]], poll_interval: float,
         row(f"`{operation}` calls (429s)", lambda a, op=operation: calls_cell(a["requests"], op))
     row(
         "all CDM calls / 429s",
-        lambda a: f"{sum(sum(s.values()) for s in a['requests'].values()):,} / "
-        f"{sum(s.get('429', 0) for s in a['requests'].values()):,}",
+        lambda a: (
+            f"{sum(sum(s.values()) for s in a['requests'].values()):,} / "
+            f"{sum(s.get('429', 0) for s in a['requests'].values()):,}"
+        ),
     )
     row(
         "429s reaching the waiters",
         lambda a: (
             f"{sum(1 for e in a['result'].get('events', {}).values() if e[1] == 'error')} error events "
-            f"(limiter backed off {a['result'].get('limiter_429s', 0)}×)"
+            f"(limiter backed off {a['result'].get('limiter_429s', 0)}x)"
             if "limiter_429s" in a["result"]
             else f"{a['result'].get('failed_polls', {}).get('throttled', 0):,} polls failed with 429 after retries"
         ),

@@ -9,7 +9,9 @@ def job_definition(name: str, table: str = "orders", where: str = "order_date = 
     """A JDBC-to-OBS job; the where clause holds characters that CDM percent-encodes on read-back."""
 
     def configs(group: str, **inputs: str) -> dict[str, Any]:
-        return {"configs": [{"name": group, "inputs": [{"name": f"{group}.{k}", "value": v} for k, v in inputs.items()]}]}
+        return {
+            "configs": [{"name": group, "inputs": [{"name": f"{group}.{k}", "value": v} for k, v in inputs.items()]}]
+        }
 
     return {
         "name": name,

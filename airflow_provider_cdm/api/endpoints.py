@@ -18,12 +18,13 @@ API_VERSION_PREFIX = "/v1.1/{project_id}"
 DEFAULT_CDM_ENDPOINT = "https://cdm.{region}.myhuaweicloud.com"
 DEFAULT_IAM_ENDPOINT = "https://iam.{region}.myhuaweicloud.com"
 LIST_ALL_JOBS = "all"  # the job name that makes "show job" list every job
+LIST_ALL_LINKS = "all"  # likewise the link name that makes "show link" list every link
 LIST_PAGE_SIZE_RANGE = (10, 100)
 LANGUAGE_HEADER = "X-Language"
 PROJECT_HEADER = "X-Project-Id"
-SECURITY_TOKEN_HEADER = "X-Security-Token"
-AUTH_TOKEN_HEADER = "X-Auth-Token"
-SUBJECT_TOKEN_HEADER = "X-Subject-Token"
+SECURITY_TOKEN_HEADER = "X-Security-Token"  # noqa: S105 - a name, not a secret
+AUTH_TOKEN_HEADER = "X-Auth-Token"  # noqa: S105 - a name, not a secret
+SUBJECT_TOKEN_HEADER = "X-Subject-Token"  # noqa: S105 - a name, not a secret
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"  # of every request and answer body
 IAM_TOKEN_LIFETIME_S = 24 * 3600.0  # documented lifetime of an IAM token (it may be revoked earlier)
 
@@ -108,12 +109,12 @@ START_JOB = Endpoint("start_job", "PUT", "/clusters/{cluster_id}/cdm/job/{job_na
 STOP_JOB = Endpoint("stop_job", "PUT", "/clusters/{cluster_id}/cdm/job/{job_name}/stop", 1200)
 JOB_STATUS = Endpoint("job_status", "GET", "/clusters/{cluster_id}/cdm/job/{job_name}/status", 120)
 LIST_SUBMISSIONS = Endpoint("list_submissions", "GET", "/clusters/{cluster_id}/cdm/submissions", 120)
-LIST_JOBS = Endpoint(
-    "list_jobs", "GET", "/clusters/{cluster_id}/cdm/job/" + LIST_ALL_JOBS, 120, quota_group="show_job"
-)
+LIST_JOBS = Endpoint("list_jobs", "GET", "/clusters/{cluster_id}/cdm/job/" + LIST_ALL_JOBS, 120, quota_group="show_job")
 SHOW_JOB = Endpoint("show_job", "GET", "/clusters/{cluster_id}/cdm/job/{job_name}", 120)
 UPDATE_JOB = Endpoint("update_job", "PUT", "/clusters/{cluster_id}/cdm/job/{job_name}", 120)
 DELETE_JOB = Endpoint("delete_job", "DELETE", "/clusters/{cluster_id}/cdm/job/{job_name}", 120)
+# Link management: 120 calls a minute per user for each link API (create, show, update, delete).
+SHOW_LINK = Endpoint("show_link", "GET", "/clusters/{cluster_id}/cdm/link/{link_name}", 120)
 
 # Routing order matters where templates overlap: the literal "all" before the job-name placeholder,
 # the longer paths before the shorter ones.
@@ -131,6 +132,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     SHOW_JOB,
     UPDATE_JOB,
     DELETE_JOB,
+    SHOW_LINK,
 )
 
 

@@ -71,9 +71,7 @@ APIG_REQUEST_ERROR = ErrorCode("APIG.0201", ErrorKind.INVALID_REQUEST, 400, "API
 APIG_ENTITY_TOO_LARGE = ErrorCode("APIG.0201", ErrorKind.INVALID_REQUEST, 413, "Request entity too large.")
 # The gateway's detail texts include "verify aksk signature fail", "decrypt token fail",
 # "x-auth-token not found" and "x-sdk-date expired".
-APIG_BAD_IAM_AUTH = ErrorCode(
-    "APIG.0301", ErrorKind.AUTH, 401, "Incorrect IAM authentication information: {detail}"
-)
+APIG_BAD_IAM_AUTH = ErrorCode("APIG.0301", ErrorKind.AUTH, 401, "Incorrect IAM authentication information: {detail}")
 # Assumed for a project id in the path that is not the caller's (undocumented for CDM).
 APIG_FORBIDDEN = ErrorCode(
     "APIG.0302", ErrorKind.AUTH, 403, "The IAM user is not authorized to access the API: {detail}"
@@ -88,9 +86,7 @@ APIG_THROTTLED = ErrorCode(
 )
 APIG_BAD_TOKEN = ErrorCode("APIG.1002", ErrorKind.AUTH, 401, "Incorrect token or token resolution failed")
 
-IAM_BAD_CREDENTIALS = ErrorCode(
-    "IAM.0004", ErrorKind.AUTH, 401, "The username or password is wrong."
-)
+IAM_BAD_CREDENTIALS = ErrorCode("IAM.0004", ErrorKind.AUTH, 401, "The username or password is wrong.")
 
 KNOWN_ERRORS: dict[str, ErrorCode] = _table(
     CDM_SYSTEM_ERROR,

@@ -62,13 +62,9 @@ class JobStatus(str, enum.Enum):
 
 ACTIVE_STATUSES: frozenset[JobStatus] = frozenset({JobStatus.BOOTING, JobStatus.RUNNING})
 SUCCESS_STATUSES: frozenset[JobStatus] = frozenset({JobStatus.SUCCEEDED})
-FAILURE_STATUSES: frozenset[JobStatus] = frozenset(
-    {JobStatus.FAILED, JobStatus.FAILURE_ON_SUBMIT, JobStatus.UNKNOWN}
-)
+FAILURE_STATUSES: frozenset[JobStatus] = frozenset({JobStatus.FAILED, JobStatus.FAILURE_ON_SUBMIT, JobStatus.UNKNOWN})
 TERMINAL_STATUSES: frozenset[JobStatus] = SUCCESS_STATUSES | FAILURE_STATUSES
-IDLE_STATUSES: frozenset[JobStatus] = frozenset(
-    {JobStatus.NEW, JobStatus.PENDING, JobStatus.NEVER_EXECUTED}
-)
+IDLE_STATUSES: frozenset[JobStatus] = frozenset({JobStatus.NEW, JobStatus.PENDING, JobStatus.NEVER_EXECUTED})
 
 
 class ClusterStatus(str, enum.Enum):

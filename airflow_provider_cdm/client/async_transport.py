@@ -91,6 +91,7 @@ class AsyncTransport:
         self._new_tokens: list[str] = []
         self._auth = build_auth(settings, afetch=self._fetch_token, cache=token_cache, on_token=self._new_tokens.append)
         self._client: httpx.AsyncClient | None = None
+        self._client_lock = asyncio.Lock()
         self._server_clock = ServerClock()
 
     @property
@@ -107,13 +108,10 @@ class AsyncTransport:
 
     async def client(self) -> httpx.AsyncClient:
         """The keep-alive client, built on first use in a worker thread (loading CA files blocks)."""
-        if self._client is None:
-            client = await asyncio.to_thread(_build_client, self._settings)
+        async with self._client_lock:  # concurrent first calls build one client
             if self._client is None:
-                self._client = client
-            else:  # another coroutine built one meanwhile
-                await client.aclose()
-        return self._client
+                self._client = await asyncio.to_thread(_build_client, self._settings)
+            return self._client
 
     async def aclose(self) -> None:
         """Close the client (a later call opens a new one)."""

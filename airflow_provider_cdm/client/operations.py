@@ -19,6 +19,7 @@ from airflow_provider_cdm.api import endpoints
 from airflow_provider_cdm.api.endpoints import Endpoint
 from airflow_provider_cdm.api.job_schema import JOB_TYPES, MAX_JOB_NAME_LENGTH, job_name_problems, to_cdm_string
 from airflow_provider_cdm.client.exceptions import CdmConfigError
+from airflow_provider_cdm.client.links import Link, link_from_answer
 from airflow_provider_cdm.client.models import (
     Cluster,
     CreateJobResult,
@@ -377,3 +378,18 @@ def list_submissions(
         return Page(tuple(_submissions(document)), _total(as_object(document, "answer")))
 
     return CdmCall(endpoints.LIST_SUBMISSIONS, parse, _cluster(cluster_id), query=query)
+
+
+# --- links ----------------------------------------------------------------------------------------
+
+
+def show_link(cluster_id: str, link_name: str) -> CdmCall[Link]:
+    """One link, without its credentials (``all``, which lists every link, is refused as a name)."""
+    name = _segment("link_name", link_name)
+    if name.strip().lower() == endpoints.LIST_ALL_LINKS:
+        raise CdmConfigError("link_name", f"got {link_name!r}", "a link name other than 'all' (which lists every link)")
+    return CdmCall(
+        endpoints.SHOW_LINK,
+        lambda document: link_from_answer(document, name),
+        {**_cluster(cluster_id), "link_name": name},
+    )

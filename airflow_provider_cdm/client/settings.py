@@ -29,8 +29,8 @@ from airflow_provider_cdm.client.retry import RetryPolicy
 log = logging.getLogger(__name__)
 
 AUTH_AKSK = "aksk"
-AUTH_PASSWORD = "password"
-AUTH_TOKEN = "token"
+AUTH_PASSWORD = "password"  # noqa: S105 - a name, not a secret
+AUTH_TOKEN = "token"  # noqa: S105 - a name, not a secret
 AUTH_TYPES = (AUTH_AKSK, AUTH_PASSWORD, AUTH_TOKEN)
 
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
@@ -51,8 +51,10 @@ EXTRA_KEYS = frozenset(
         "proxies",
         "retry",
         "max_retries",
+        "console_url",
     }
 )
+FORM_FIELD_PREFIX = "extra__huaweicloud_cdm__"
 PROXY_KEYS = ("http", "https", "all")
 PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
 _REGION = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -100,6 +102,7 @@ class CdmSettings:
     read_timeout_s: float = DEFAULT_READ_TIMEOUT_S
     proxies: Mapping[str, str] = field(default_factory=dict, repr=False)  # proxy URLs may hold credentials
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    console_url: str | None = None  # the Huawei Cloud console's base URL, for links to it (no API calls)
 
     def __post_init__(self) -> None:
         _http_url("endpoint", self.endpoint)
@@ -184,7 +187,7 @@ class CdmSettings:
         retry_policy: RetryPolicy | Mapping[str, Any] | None = None,
     ) -> CdmSettings:
         """Settings from a connection; each keyword that is not None overrides the connection's value."""
-        extra = conn.extra_dejson or {}
+        extra = unprefixed_extra(conn.extra_dejson or {})
         unknown = sorted(set(extra) - EXTRA_KEYS)
         if unknown:
             log.warning("Ignoring unknown keys in the CDM connection's extra: %s", ", ".join(unknown))
@@ -228,7 +231,22 @@ class CdmSettings:
             read_timeout_s=read_s,
             proxies=_proxies(pick("proxies", proxies)),
             retry=_retry_policy(extra, retry_policy),
+            console_url=_console_url(_text_setting("console_url", extra.get("console_url"))),
         )
+
+
+def unprefixed_extra(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``extra`` with form-style ``extra__huaweicloud_cdm__<key>`` keys read as ``<key>``.
+
+    Airflow's connection forms save custom fields under their bare names; connections saved by Airflow
+    before 2.3, or written by hand in that style, carry the prefix. A non-blank bare key wins.
+    """
+    plain = {key: value for key, value in extra.items() if not key.startswith(FORM_FIELD_PREFIX)}
+    prefixed = {key[len(FORM_FIELD_PREFIX) :]: value for key, value in extra.items() if key not in plain}
+    for name, value in prefixed.items():
+        if _blank_to_none(plain.get(name)) is None:
+            plain[name] = value
+    return plain
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -263,9 +281,7 @@ def check_path_segment(name: str, value: object, what: str = "id") -> str:
     try:
         escape_path_segment(name, value)
     except PathParameterError as err:
-        raise CdmConfigError(
-            name, str(err), f"a non-empty {what} without '/', '\\' or control characters"
-        ) from None
+        raise CdmConfigError(name, str(err), f"a non-empty {what} without '/', '\\' or control characters") from None
     return value
 
 
@@ -284,6 +300,11 @@ def _http_url(name: str, value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise CdmConfigError(name, f"got {value!r}", expected)
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def _console_url(value: str | None) -> str | None:
+    """The console's base URL (``https://console-intl.huaweicloud.com``), checked as an endpoint is."""
+    return _http_url("console_url", value) if value is not None else None
 
 
 def _with_port(url: str, port: int | None) -> str:

@@ -1,4 +1,4 @@
-"""The emulator's own API under ``/_emulator/``: scripts, faults, token revocation, stats, state, reset.
+"""The emulator's own API under ``/_emulator/``: scripts, links, faults, token revocation, stats, state, reset.
 
 JSON in and out, no auth, loopback clients only; the prefix is one the real API never uses.
 """
@@ -14,6 +14,7 @@ from airflow_provider_cdm.api.errors import APIG_FORBIDDEN
 from airflow_provider_cdm.emulator.app import EmulatorApp, Request, Response, parse_json_body
 from airflow_provider_cdm.emulator.errors import ApiError
 from airflow_provider_cdm.emulator.faults import FaultSettings
+from airflow_provider_cdm.emulator.links import link_specs
 from airflow_provider_cdm.emulator.runs import Script
 
 ADMIN_PREFIX = "/_emulator/"
@@ -55,6 +56,8 @@ def _dispatch(app: EmulatorApp, request: Request) -> object:
     if route == ("POST", "faults"):
         app.faults.configure(FaultSettings.from_json(parse_json_body(request.body, required=False)))
         return {"faults": app.faults.settings.to_json(), "quotas": app.quotas_enabled}
+    if route == ("POST", "links"):
+        return {"links": app.backend.links.define(link_specs(parse_json_body(request.body)))}
     if route == ("POST", "tokens/revoke"):
         return {"revoked": app.auth.revoke_tokens()}
     if route == ("GET", "stats"):
@@ -66,6 +69,7 @@ def _dispatch(app: EmulatorApp, request: Request) -> object:
             "faults": app.faults.settings.to_json(),
             "quotas": app.quotas_enabled,
             "tokens": app.auth.token_count(),
+            "links": app.backend.links.summary(),
         }
     if route == ("POST", "reset"):
         app.reset()

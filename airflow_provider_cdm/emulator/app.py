@@ -20,6 +20,7 @@ from airflow_provider_cdm.emulator.auth import Authenticator, Credentials, IamUs
 from airflow_provider_cdm.emulator.config import EmulatorConfig
 from airflow_provider_cdm.emulator.errors import ApiError
 from airflow_provider_cdm.emulator.faults import FaultInjector
+from airflow_provider_cdm.emulator.links import LinkSpec
 from airflow_provider_cdm.emulator.models import DEFAULT_JOB_TYPE, DEFAULT_PAGE_SIZE, CdmBackend
 from airflow_provider_cdm.emulator.quotas import QuotaLimiter
 from airflow_provider_cdm.emulator.stats import Stats
@@ -105,7 +106,7 @@ class EmulatorApp:
             config.clusters,
             clock=clock,
             job_duration_s=config.job_duration_s,
-            links=dict(config.links),
+            links=[*(LinkSpec.declared(name, link) for name, link in config.links), *config.link_definitions],
             strict_links=config.strict_links,
             seed=config.seed,
         )
@@ -139,6 +140,7 @@ class EmulatorApp:
             endpoints.SHOW_JOB.name: self._show_job,
             endpoints.UPDATE_JOB.name: self._update_job,
             endpoints.DELETE_JOB.name: self._delete_job,
+            endpoints.SHOW_LINK.name: self._show_link,
         }
 
     @property
@@ -272,11 +274,12 @@ class EmulatorApp:
 
     def _update_job(self, request: Request, params: Mapping[str, str], who: Principal) -> Response:
         job = _single_job(parse_json_body(request.body))
-        answer = self.backend.update_job(
-            unquote(params["cluster_id"]), unquote(params["job_name"]), job, who.user_name
-        )
+        answer = self.backend.update_job(unquote(params["cluster_id"]), unquote(params["job_name"]), job, who.user_name)
         return Response.json(200, answer)
 
     def _delete_job(self, request: Request, params: Mapping[str, str], who: Principal) -> Response:
         self.backend.delete_job(unquote(params["cluster_id"]), unquote(params["job_name"]))
         return Response(200)
+
+    def _show_link(self, request: Request, params: Mapping[str, str], who: Principal) -> Response:
+        return Response.json(200, self.backend.show_link(unquote(params["cluster_id"]), unquote(params["link_name"])))

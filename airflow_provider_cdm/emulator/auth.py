@@ -111,7 +111,8 @@ class Authenticator:
     def issue_token(self, body: object) -> tuple[str, dict[str, Any]]:
         """``POST /v3/auth/tokens`` with a password identity: the token and the response body."""
         user_spec, scope = _password_request(body)
-        domain = user_spec.get("domain") if isinstance(user_spec.get("domain"), dict) else {}
+        given_domain = user_spec.get("domain")
+        domain: dict[str, Any] = given_domain if isinstance(given_domain, dict) else {}
         user = next(
             (
                 u

@@ -6,6 +6,7 @@ Defaults are fixed and obviously fake, so a test or a demo can rely on them; eve
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ from airflow_provider_cdm.api.endpoints import IAM_TOKEN_LIFETIME_S
 from airflow_provider_cdm.api.job_schema import CONNECTORS
 from airflow_provider_cdm.api.statuses import ClusterStatus
 from airflow_provider_cdm.emulator.faults import DEFAULT_ERROR_STATUSES, RESET_PHASES, FaultSettings
+from airflow_provider_cdm.emulator.links import LinkSpec, link_specs
 from airflow_provider_cdm.emulator.models import ClusterSpec
 
 DEFAULT_ACCESS_KEY = "EMULATORACCESSKEY000"
@@ -50,6 +52,7 @@ class EmulatorConfig:
     quotas: bool = False
     strict_links: bool = False
     links: tuple[tuple[str, str], ...] = ()
+    link_definitions: tuple[LinkSpec, ...] = ()  # full links (configuration included), from --links-file
     seed: int | None = None
     faults: FaultSettings = field(default_factory=FaultSettings)
     connection_auth: str = "aksk"  # which credentials the printed connection carries
@@ -70,6 +73,14 @@ def _link(text: str) -> tuple[str, str]:
     if not sep or not name or connector not in CONNECTORS:
         raise argparse.ArgumentTypeError(f"expected NAME=CONNECTOR with a known connector, got {text!r}")
     return name, connector
+
+
+def _links_file(path: str) -> tuple[LinkSpec, ...]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return tuple(link_specs(json.load(handle)))
+    except (OSError, ValueError) as err:
+        raise argparse.ArgumentTypeError(f"{path}: {err}") from None
 
 
 def _statuses(text: str) -> tuple[int, ...]:
@@ -98,26 +109,65 @@ def build_parser() -> argparse.ArgumentParser:
     add("--user", default=DEFAULT_USER, help="IAM user name for password tokens")
     add("--password", default=DEFAULT_PASSWORD, help="IAM user password")
     add("--domain", default=DEFAULT_DOMAIN, help="IAM account (domain) name")
-    add("--cluster", dest="clusters", type=_cluster, action="append", metavar="ID=NAME[:STATUS]",
-        help="a cluster (repeatable; default: two running clusters and one stopped)")
+    add(
+        "--cluster",
+        dest="clusters",
+        type=_cluster,
+        action="append",
+        metavar="ID=NAME[:STATUS]",
+        help="a cluster (repeatable; default: two running clusters and one stopped)",
+    )
     add("--job-duration", dest="job_duration_s", type=float, default=2.0, help="seconds an unscripted run takes")
-    add("--token-ttl", dest="token_ttl_s", type=float, default=IAM_TOKEN_LIFETIME_S,
-        help="IAM token lifetime in seconds")
+    add(
+        "--token-ttl",
+        dest="token_ttl_s",
+        type=float,
+        default=IAM_TOKEN_LIFETIME_S,
+        help="IAM token lifetime in seconds",
+    )
     add("--quotas", action="store_true", help="enforce Huawei's per-user per-minute quotas")
     add("--strict-links", action="store_true", help="refuse jobs whose links were not declared with --link")
-    add("--link", dest="links", type=_link, action="append", default=[], metavar="NAME=CONNECTOR",
-        help="declare a link (repeatable)")
+    add(
+        "--link",
+        dest="links",
+        type=_link,
+        action="append",
+        default=[],
+        metavar="NAME=CONNECTOR",
+        help="declare a link (repeatable)",
+    )
+    add(
+        "--links-file",
+        dest="link_definitions",
+        type=_links_file,
+        default=(),
+        metavar="PATH",
+        help='links with their configuration, as CDM\'s create-link body: {"links": [Link, ...]}',
+    )
     add("--seed", type=int, help="seed for fault injection and cluster choice")
-    add("--conn-auth", dest="connection_auth", choices=CONNECTION_AUTH_TYPES, default="aksk",
-        help="credentials in the printed connection (default %(default)s)")
+    add(
+        "--conn-auth",
+        dest="connection_auth",
+        choices=CONNECTION_AUTH_TYPES,
+        default="aksk",
+        help="credentials in the printed connection (default %(default)s)",
+    )
     faults = parser.add_argument_group("faults")
     faults.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered with a 5xx")
-    faults.add_argument("--error-statuses", type=_statuses, default=DEFAULT_ERROR_STATUSES,
-                        help="comma-separated 5xx codes to inject (default 500,502,503)")
+    faults.add_argument(
+        "--error-statuses",
+        type=_statuses,
+        default=DEFAULT_ERROR_STATUSES,
+        help="comma-separated 5xx codes to inject (default 500,502,503)",
+    )
     faults.add_argument("--latency", type=float, default=0.0, help="seconds to wait before each answer")
     faults.add_argument("--reset-rate", type=float, default=0.0, help="share of connections dropped unanswered")
-    faults.add_argument("--reset-phase", choices=RESET_PHASES, default="random",
-                        help="drop before processing, after it (lost response), or either")
+    faults.add_argument(
+        "--reset-phase",
+        choices=RESET_PHASES,
+        default="random",
+        help="drop before processing, after it (lost response), or either",
+    )
     faults.add_argument("--malformed-rate", type=float, default=0.0, help="share of answers with a broken body")
     faults.add_argument("--retry-after", type=float, help="Retry-After seconds on quota 429s")
     return parser
@@ -168,6 +218,7 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
         quotas=args.quotas,
         strict_links=args.strict_links,
         links=tuple(args.links),
+        link_definitions=args.link_definitions,
         seed=args.seed,
         faults=faults,
         connection_auth=args.connection_auth,

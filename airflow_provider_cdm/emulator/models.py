@@ -24,6 +24,7 @@ from airflow_provider_cdm.api.endpoints import LIST_PAGE_SIZE_RANGE
 from airflow_provider_cdm.api.job_schema import CONFIG_VALUE_FIELDS, JOB_TYPES, definition_problems
 from airflow_provider_cdm.api.statuses import ClusterStatus, JobStatus
 from airflow_provider_cdm.emulator.errors import ApiError
+from airflow_provider_cdm.emulator.links import LinkSpec, LinkStore
 from airflow_provider_cdm.emulator.runs import JsonDict, Run, Script, epoch_millis
 
 DEFAULT_JOB_TYPE = "NORMAL_JOB"
@@ -155,7 +156,7 @@ class CdmBackend:
         *,
         clock: Callable[[], float] = time.time,
         job_duration_s: float = 2.0,
-        links: Mapping[str, str] | None = None,
+        links: Mapping[str, str] | Sequence[LinkSpec] | None = None,
         strict_links: bool = False,
         seed: int | None = None,
     ) -> None:
@@ -164,7 +165,7 @@ class CdmBackend:
         self._specs = tuple(clusters)
         self._clock = clock
         self._default_script = Script(duration_s=job_duration_s)
-        self._links = dict(links or {})
+        self.links = LinkStore(links or (), clock)
         self._strict_links = strict_links
         self._seed = seed
         self._lock = threading.Lock()
@@ -181,9 +182,10 @@ class CdmBackend:
         self._creates: Counter[str] = Counter()
 
     def reset(self) -> None:
-        """Back to the configured clusters with no jobs, runs or scripts."""
+        """Back to the configured clusters and links with no jobs, runs or scripts."""
         with self._lock:
             self._init_state()
+        self.links.reset()
 
     # -- clusters -----------------------------------------------------------------------------------
 
@@ -324,6 +326,14 @@ class CdmBackend:
                 "page_size": page_size,
             }
 
+    # -- links --------------------------------------------------------------------------------------
+
+    def show_link(self, cluster_id: str, link_name: str) -> JsonDict:
+        """A link of the cluster (every cluster has the emulator's links); Cdm.0101 when unknown."""
+        with self._lock:
+            self._cluster(cluster_id)
+        return self.links.show(link_name)
+
     # -- scripts, counters and the admin view --------------------------------------------------------
 
     @property
@@ -373,7 +383,7 @@ class CdmBackend:
             link, connector = job.get(f"{side}-link-name"), job.get(f"{side}-connector-name")
             if not isinstance(link, str) or not link:
                 continue
-            declared = self._links.get(link)
+            declared = self.links.connector(link)
             if declared is None and self._strict_links:
                 problems.append(f"{side}-link-name {link!r}: link does not exist")
             elif declared is not None and connector != declared:

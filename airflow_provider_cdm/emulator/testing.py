@@ -85,6 +85,18 @@ class EmulatorHandle:
         result: dict[str, Any] = self._admin("POST", f"jobs/{quote(job_name, safe='')}/script", body)
         return result
 
+    def define_link(self, name: str, connector: str, **config: str | int | bool) -> dict[str, Any]:
+        """Create or replace a link in every cluster; ``config`` keys without their ``linkConfig.`` prefix::
+
+        emulator.define_link("pg_link", "generic-jdbc-connector", databaseType="POSTGRESQL",
+                             host="10.0.0.5", port=5432, database="sales", username="etl", password="...")
+        """
+        inputs = [{"name": f"linkConfig.{key}", "value": value} for key, value in config.items()]
+        values = {"configs": [{"name": "linkConfig", "inputs": inputs}]}
+        link = {"name": name, "connector-name": connector, "link-config-values": values}
+        result: dict[str, Any] = self._admin("POST", "links", {"links": [link]})
+        return result
+
     def set_faults(self, **settings: Any) -> dict[str, Any]:
         """Replace the fault settings (error_rate, error_statuses, latency_s, reset_rate, ...)."""
         result: dict[str, Any] = self._admin("POST", "faults", settings)
@@ -110,7 +122,7 @@ class EmulatorHandle:
 
     def _admin(self, method: str, path: str, body: object = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        request = Request(
+        request = Request(  # noqa: S310 - http on loopback, the emulator's own address
             f"{self.url}/_emulator/{path}", data=data, method=method, headers={"Content-Type": "application/json"}
         )
         try:
@@ -181,7 +193,7 @@ def run_emulator(*extra_args: str, startup_timeout: float = 30.0) -> Iterator[Em
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "airflow_provider_cdm.emulator", "--port", "0", *extra_args]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)  # noqa: S603 - our own command
     lines: queue.Queue[str | None] = queue.Queue()
     reader = threading.Thread(target=_pump, args=(process.stdout, lines), name="cdm-emulator-stdout", daemon=True)
     reader.start()

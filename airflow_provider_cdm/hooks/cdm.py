@@ -16,6 +16,7 @@ from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 from airflow_provider_cdm.api.errors import ErrorKind
 from airflow_provider_cdm.client import operations as ops
 from airflow_provider_cdm.client.exceptions import CdmApiError, CdmAuthError, CdmConfigError
+from airflow_provider_cdm.client.links import Link
 from airflow_provider_cdm.client.models import Cluster, CreateJobResult, Job, Page, Submission, ValidationMessage
 from airflow_provider_cdm.client.retry import RetryPolicy
 from airflow_provider_cdm.client.settings import CdmSettings
@@ -37,6 +38,46 @@ class CdmHook(BaseHook):
     default_conn_name = "cdm_default"
     conn_type = "huaweicloud_cdm"
     hook_name = "Huawei Cloud CDM"
+
+    @staticmethod
+    def get_ui_field_behaviour() -> dict[str, Any]:
+        """Hidden, relabelled and placeholder fields of the connection form (before Airflow 3.2)."""
+        from airflow_provider_cdm.get_provider_info import UI_FIELD_BEHAVIOUR
+
+        return {
+            "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
+            "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
+            "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
+        }
+
+    @staticmethod
+    def get_connection_form_widgets() -> dict[str, Any]:
+        """The provider info's ``conn-fields`` as WTForms fields (before Airflow 3.2); {} without WTForms."""
+        try:
+            from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget  # type: ignore[import-not-found,import-untyped,unused-ignore]
+            from flask_babel import lazy_gettext  # type: ignore[import-not-found,import-untyped,unused-ignore]
+            from wtforms import PasswordField, StringField  # type: ignore[import-not-found,import-untyped,unused-ignore]
+            from wtforms.validators import AnyOf, Optional  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        except ImportError:
+            return {}
+        from airflow_provider_cdm.get_provider_info import CONN_FIELDS
+
+        widgets: dict[str, Any] = {}
+        for name, spec in CONN_FIELDS.items():
+            schema = spec["schema"]
+            label, description = lazy_gettext(spec["label"]), spec["description"]
+            if schema.get("format") == "password":
+                widgets[name] = PasswordField(label, widget=BS3PasswordFieldWidget(), description=description)
+                continue
+            validators = [Optional(), AnyOf(schema["enum"])] if "enum" in schema else []
+            widgets[name] = StringField(
+                label,
+                widget=BS3TextFieldWidget(),
+                description=description,
+                validators=validators,
+                default=schema.get("default"),
+            )
+        return widgets
 
     def __init__(
         self,
@@ -248,47 +289,11 @@ class CdmHook(BaseHook):
             )
         return True, f"Connected to CDM at {settings.endpoint}: {len(ids)} cluster(s) in project {settings.project_id}"
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["schema", "port"],
-            "relabeling": {
-                "host": "CDM endpoint (optional)",
-                "login": "Access key (AK) or IAM user",
-                "password": "Secret key (SK) or password",
-            },
-            "placeholders": {
-                "host": "https://cdm.{region}.myhuaweicloud.com (derived from the region when empty)",
-                "extra": '{"retry": {"max_attempts": 5}, "timeout": 60, "proxies": {}}',
-            },
-        }
+    # --- links --------------------------------------------------------------------------------------
 
-    @classmethod
-    def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra fields for the Flask connection form (Airflow 2; Airflow 3 builds the form from provider info)."""
-        try:
-            from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget  # type: ignore[import-not-found,import-untyped,unused-ignore]
-            from flask_babel import lazy_gettext  # type: ignore[import-not-found,import-untyped,unused-ignore]
-            from wtforms import PasswordField, StringField  # type: ignore[import-not-found,import-untyped,unused-ignore]
-        except ImportError:
-            return {}
+    def get_link(self, link_name: str, cluster_id: str | None = None) -> Link:
+        """A link's connector and non-secret configuration (its credentials are dropped on arrival).
 
-        def text(label: str, description: str) -> Any:
-            return StringField(lazy_gettext(label), widget=BS3TextFieldWidget(), description=description)
-
-        return {
-            "region": text("Region", "e.g. cn-north-4"),
-            "project_id": text("Project ID", "the project of the region (required)"),
-            "auth_type": text("Auth type", "aksk (default), password or token"),
-            "domain": text("IAM account (domain)", "for auth type password"),
-            "cluster_id": text("Default cluster ID", "used when a task names no cluster"),
-            "iam_endpoint": text(
-                "IAM endpoint", "for auth type password; default https://iam.{region}.myhuaweicloud.com"
-            ),
-            "security_token": PasswordField(
-                lazy_gettext("Security token"),
-                widget=BS3PasswordFieldWidget(),
-                description="for temporary AK/SK",
-            ),
-            "verify": text("TLS verify", "true (default), false, or the path of a CA bundle"),
-        }
+        Raises CdmApiError of kind NOT_FOUND (Cdm.0101) for a link that does not exist.
+        """
+        return self.transport.execute(ops.show_link(self.resolve_cluster_id(cluster_id), link_name))

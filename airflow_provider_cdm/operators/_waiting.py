@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, conf
 
+from airflow_provider_cdm import console
 from airflow_provider_cdm.api.statuses import JobStatus
 from airflow_provider_cdm.client.exceptions import CdmApiError, CdmJobNotRunningError
 from airflow_provider_cdm.client.models import Submission
@@ -394,6 +395,7 @@ class WaitingOperator(BaseOperator):
         self.failure_statuses = failure_statuses
         self.rules = make_rules(success_statuses, failure_statuses)
         self.run_ref: RunRef | None = None
+        self.run_result: dict[str, Any] | None = None  # what the task returned (its lineage reads it)
 
     @cached_property
     def hook(self) -> CdmHook:
@@ -408,10 +410,12 @@ class WaitingOperator(BaseOperator):
         self.run_ref = run
         context["ti"].xcom_push(key=SUBMISSION_ID_KEY, value=run.submission_id)
         context["ti"].xcom_push(key=RUN_KEY, value=run.to_json())
+        console.persist(context, self.hook.settings, run.cluster_id, run.job_name)
         current = submission.to_json() if submission else None
         self.log.info("%s: %s", describe_run(run), progress_line(current))
         if not self.wait_for_completion:
-            return run_result(run, current or {"status": None})
+            self.run_result = run_result(run, current or {"status": None})
+            return self.run_result
         if self.deferrable and self.rules.judge(submission, run) is Verdict.WAITING:
             self.defer(
                 trigger=make_trigger(
@@ -463,6 +467,7 @@ class WaitingOperator(BaseOperator):
     def succeeded(self, run: RunRef, submission: Mapping[str, Any]) -> dict[str, Any]:
         result = run_result(run, submission)
         self.log.info("%s succeeded: %s", describe_run(run), progress_line(submission))
+        self.run_result = result
         return result
 
     def give_up(self, run: RunRef, elapsed_s: float | None) -> CdmJobTimeoutError:
@@ -489,6 +494,6 @@ class WaitingOperator(BaseOperator):
             try:
                 self.run_ref = deferred_run(context, None)
                 self.on_kill()
-            except Exception as err:  # noqa: BLE001 - Airflow's reason stays the task's failure
+            except Exception as err:
                 self.log.warning("Could not stop the CDM run this task deferred on: %s", err)
         return super().resume_execution(next_method, next_kwargs, context)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
@@ -25,6 +25,7 @@ from airflow_provider_cdm.client.exceptions import (
 from airflow_provider_cdm.client.models import Submission
 from airflow_provider_cdm.client.operations import check_job_name, check_variables
 from airflow_provider_cdm.client.runs import RunRef
+from airflow_provider_cdm.console import CdmConsoleLink
 from airflow_provider_cdm.hooks.cdm import CdmHook
 from airflow_provider_cdm.job_definition import (
     CdmJobDefinition,
@@ -32,6 +33,7 @@ from airflow_provider_cdm.job_definition import (
     apply_variables,
     load_job_definition,
 )
+from airflow_provider_cdm.operators._lineage import CdmLineageMixin
 from airflow_provider_cdm.operators._waiting import (
     STOP_WAIT_S,
     CdmJobFailedError,
@@ -76,6 +78,15 @@ def _definition(job: object) -> dict[str, Any]:
         raise CdmConfigError("job", str(err)) from None
 
 
+def _with_run_variables(definition: dict[str, Any], variables: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The definition with a run's variables applied; unrendered ones (an operator object that did not run
+    the task) are not the run's values and are left out."""
+    checked = check_variables(variables)
+    if any("{{" in value or "{%" in value for value in checked.values()):
+        return definition
+    return apply_variables(definition, checked) if checked else definition
+
+
 class _CdmJobOperator(BaseOperator):
     """What every CDM operator has: the connection, a default cluster and a lazily made hook."""
 
@@ -116,7 +127,7 @@ class CdmCreateJobOperator(_CdmJobOperator):
 
     template_fields: Sequence[str] = ("job", "cluster_id")
     template_ext: Sequence[str] = (".json",)
-    template_fields_renderers = {"job": "json"}
+    template_fields_renderers: ClassVar[dict[str, str]] = {"job": "json"}
     ui_color = "#e6f1fa"
 
     def __init__(self, *, job: Any, if_exists: str = "fail", **kwargs: Any) -> None:
@@ -154,7 +165,7 @@ class CdmCreateJobOperator(_CdmJobOperator):
         return name
 
 
-class CdmStartJobOperator(WaitingOperator):
+class CdmStartJobOperator(CdmLineageMixin, WaitingOperator):
     """Start an existing CDM job with variables and (by default) wait until its run ends.
 
     Returns (and pushes to XCom as ``return_value``) the run's result as JSON: ``job_name``,
@@ -190,8 +201,9 @@ class CdmStartJobOperator(WaitingOperator):
     """
 
     template_fields: Sequence[str] = ("job_name", "cluster_id", "variables")
-    template_fields_renderers = {"variables": "json"}
+    template_fields_renderers: ClassVar[dict[str, str]] = {"variables": "json"}
     ui_color = "#c7e3f6"
+    operator_extra_links = (CdmConsoleLink(),)
 
     def __init__(
         self,
@@ -241,8 +253,12 @@ class CdmStartJobOperator(WaitingOperator):
         self.log.info("Started CDM job %r in cluster %s: run %s", job_name, cluster, submission.submission_id)
         return bind_run(submission, job_name, cluster, sent_at_ms), submission
 
+    def lineage_job(self, job_name: str, cluster_id: str) -> dict[str, Any]:
+        """The job as CDM holds it, with this run's variables in place of its ``${name}`` placeholders."""
+        return _with_run_variables(self.hook.get_job(job_name, cluster_id).definition(), self.variables)
 
-class CdmCreateAndStartJobOperator(WaitingOperator):
+
+class CdmCreateAndStartJobOperator(CdmLineageMixin, WaitingOperator):
     """Create a job in one of ``clusters`` (CDM picks a running one), start it, and wait as the start operator does.
 
     Uses CDM's create-and-execute call; its result is the start operator's, with ``cluster_id`` naming
@@ -260,8 +276,9 @@ class CdmCreateAndStartJobOperator(WaitingOperator):
 
     template_fields: Sequence[str] = ("job", "clusters", "variables")
     template_ext: Sequence[str] = (".json",)
-    template_fields_renderers = {"job": "json", "variables": "json"}
+    template_fields_renderers: ClassVar[dict[str, str]] = {"job": "json", "variables": "json"}
     ui_color = "#c7e3f6"
+    operator_extra_links = (CdmConsoleLink(),)
 
     def __init__(
         self,
@@ -305,6 +322,10 @@ class CdmCreateAndStartJobOperator(WaitingOperator):
             return RunRef(name, cluster, None, sent_at_ms), None
         return bind_run(submission, name, cluster, sent_at_ms), submission
 
+    def lineage_job(self, job_name: str, cluster_id: str) -> dict[str, Any]:
+        """The definition this task sent (CDM may delete the job once it ran), variables applied."""
+        return _with_run_variables(_definition(self.job), self.variables)
+
     def _attach_to_active_run(
         self, definition: Mapping[str, Any], candidates: list[str]
     ) -> tuple[RunRef, Submission] | None:
@@ -338,6 +359,9 @@ class CdmStopJobOperator(_CdmJobOperator):
     :param job_name: the job (templated).
     :param ignore_missing: a job that does not exist is fine (default False: the task fails).
     :param stop_timeout: seconds to wait for the run to end after the stop (default 300).
+    :param cluster_id: the cluster (templated); default: the connection's ``cluster_id`` extra.
+    :param cdm_conn_id: the Airflow connection (type ``huaweicloud_cdm``).
+    :param hook_params: extra keyword arguments of :class:`CdmHook`.
     """
 
     template_fields: Sequence[str] = ("job_name", "cluster_id")
@@ -373,6 +397,9 @@ class CdmDeleteJobOperator(_CdmJobOperator):
         if False, a running job fails the task.
     :param ignore_missing: a job that does not exist is fine (default False: the task fails).
     :param stop_timeout: seconds to wait for a stopped run to end (default 300).
+    :param cluster_id: the cluster (templated); default: the connection's ``cluster_id`` extra.
+    :param cdm_conn_id: the Airflow connection (type ``huaweicloud_cdm``).
+    :param hook_params: extra keyword arguments of :class:`CdmHook`.
     """
 
     template_fields: Sequence[str] = ("job_name", "cluster_id")

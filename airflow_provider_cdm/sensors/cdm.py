@@ -110,7 +110,7 @@ class CdmJobStatusSensor(BaseSensorOperator):
             self._fail(run, current)
         return False
 
-    def execute(self, context: Context) -> Any:
+    def execute(self, context: Context) -> Any:  # noqa: RET503 - defer() raises
         if not self.deferrable:
             return super().execute(context)
         done = self.poke(context)

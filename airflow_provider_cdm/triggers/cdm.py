@@ -127,7 +127,7 @@ class CdmJobStatusTrigger(BaseTrigger):
         """Poll until the run ends or the deadline passes; yields exactly one event."""
         try:
             event = await self._watch()
-        except Exception as err:  # noqa: BLE001 - the task gets an error event, not a trigger traceback
+        except Exception as err:
             message = f"Could not watch {self._describe()}: {self._redact(str(err))}"
             self.log.error("%s", message)
             event = self._event(EVENT_ERROR, None, message)
@@ -240,7 +240,7 @@ class CdmJobStatusTrigger(BaseTrigger):
             await _within(ON_KILL_TIMEOUT_S, self._stop_our_run())
         except _Expired:
             self.log.warning("Could not stop %s within %g s", self._describe(), ON_KILL_TIMEOUT_S)
-        except Exception as err:  # noqa: BLE001 - on_kill must not fail the triggerer
+        except Exception as err:
             self.log.warning("Could not stop %s: %s", self._describe(), self._redact(str(err)))
 
     async def _stop_our_run(self) -> None:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow.providers.common.compat.sdk import TaskDeferred
 
@@ -261,7 +261,7 @@ def run_lifecycle(lc: Lifecycle, env: Env) -> Observed:
         observed = _PATH_RUNNERS[lc.path](lc, env)
     except CdmJobFailedError as err:
         observed = Observed.of_failure(err)
-    except Exception as err:  # noqa: BLE001 - a wrong outcome, reported with its reason
+    except Exception as err:
         log.exception("Lifecycle %s (%s) ended unexpectedly", lc.job, lc.path)
         observed = Observed(error=f"{type(err).__name__}: {err}"[:400])
     observed.seconds = time.monotonic() - began
@@ -488,7 +488,7 @@ class Chaos:
                     self._emulator.revoke_tokens()
                     self.revocations += 1
                     next_revocation += self._phase.revoke_every_s or 0.0
-        except BaseException as err:  # noqa: BLE001 - reported by __exit__
+        except BaseException as err:
             self.error = err
 
 
@@ -530,7 +530,7 @@ def fill_quota_windows(emulator: EmulatorProcess, conn_id: str) -> None:
 class ClientLog(logging.Handler):
     """Counts the client's retries, token refreshes and reconciliations from its log records."""
 
-    KINDS = {
+    KINDS: ClassVar[dict[str, str]] = {
         "retries": "CDM %s %s failed (attempt %d of at most %d): %s; retrying in %.1f s",
         "token refreshes": "CDM %s %s: token refused, fetching a new one",
     }
@@ -684,15 +684,13 @@ def run_phase(emulator: EmulatorProcess, phase: Phase, clusters: list[str]) -> P
                 for job, future in futures.items():
                     try:
                         observed[job] = future.result(timeout=LIFECYCLE_LIMIT_S + 30)
-                    except Exception as err:  # noqa: BLE001 - a hang is a wrong outcome
+                    except Exception as err:
                         observed[job] = Observed(error=f"no verdict: {type(err).__name__}")
     finally:
         triggerer.close()
     seconds = time.monotonic() - began
     stats, state = emulator.stats(), emulator.state()
-    wrong, duplicate_starts, duplicate_creates, left_running = verify(
-        lifecycles, observed, state, stats, stats_before
-    )
+    wrong, duplicate_starts, duplicate_creates, left_running = verify(lifecycles, observed, state, stats, stats_before)
     faults = Counter(stats.get("faults", {}))
     faults.subtract(stats_before.get("faults", {}))
     return PhaseFigures(

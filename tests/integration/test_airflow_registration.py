@@ -12,6 +12,11 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
+FORM_FIELDS = (
+    "region", "project_id", "auth_type", "domain", "cluster_id", "iam_endpoint", "security_token", "token", "verify",
+    "console_url",
+)  # fmt: skip
+
 
 def _airflow(home: Path, *args: str) -> str:
     env = {
@@ -49,6 +54,18 @@ def test_providers_hooks_lists_the_hook_with_its_name(airflow_home: Path) -> Non
     ours = [h for h in hooks if h.get("connection_type") == "huaweicloud_cdm"]
     assert ours, "huaweicloud_cdm not among the hooks"
     assert ours[0]["class"] == "airflow_provider_cdm.hooks.cdm.CdmHook"
+    assert ours[0]["hook_name"] == "Huawei Cloud CDM"
+    assert ours[0]["conn_id_attribute_name"] == "cdm_conn_id"
+
+
+def test_providers_widgets_lists_the_connection_form_fields(airflow_home: Path) -> None:
+    widgets = json.loads(_airflow(airflow_home, "providers", "widgets", "--output", "json"))
+    prefix = "extra__huaweicloud_cdm__"
+    names = [widget["connection_parameter_name"] for widget in widgets]
+    ours = {name[len(prefix) :] for name in names if name.startswith(prefix)}
+    assert ours == set(FORM_FIELDS)
+    behaviours = json.loads(_airflow(airflow_home, "providers", "behaviours", "--output", "json"))
+    assert {"field_behaviours": "huaweicloud_cdm"} in behaviours
 
 
 def test_connection_type_is_kept(airflow_home: Path) -> None:

@@ -41,7 +41,9 @@ def hook(emulator: EmulatorProcess) -> CdmHook:
     return CdmHook()
 
 
-def test_connection_test_succeeds_and_names_auth_failures(emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_connection_test_succeeds_and_names_auth_failures(
+    emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert CdmHook().test_connection()[0] is True
     wrong = dict(emulator.connection, password="not-the-secret-key")
     monkeypatch.setenv("AIRFLOW_CONN_CDM_WRONG", json.dumps(wrong))
@@ -69,7 +71,11 @@ def test_create_show_update_list_delete(hook: CdmHook) -> None:
 
     changed = job_definition("orders copy", table="orders_v2")
     assert [m for m in hook.update_job(changed) if m.status == "ERROR"] == []
-    inputs = {i["name"]: i["value"] for c in hook.get_job("orders copy").definition()["from-config-values"]["configs"] for i in c["inputs"]}
+    inputs = {
+        i["name"]: i["value"]
+        for c in hook.get_job("orders copy").definition()["from-config-values"]["configs"]
+        for i in c["inputs"]
+    }
     assert inputs["fromJobConfig.tableName"] == "orders_v2"
 
     hook.delete_job("orders copy")
@@ -177,7 +183,10 @@ def test_password_auth_fetches_a_token_once_and_again_after_revocation(
 
 
 def test_static_token_auth_and_revoked_token(emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch) -> None:
-    identity = {"methods": ["password"], "password": {"user": {"name": IAM_USER, "password": IAM_PASSWORD, "domain": {"name": IAM_DOMAIN}}}}
+    identity = {
+        "methods": ["password"],
+        "password": {"user": {"name": IAM_USER, "password": IAM_PASSWORD, "domain": {"name": IAM_DOMAIN}}},
+    }
     answer = requests.post(
         f"{emulator.url}/v3/auth/tokens",
         json={"auth": {"identity": identity, "scope": {"project": {"id": emulator.project_id}}}},
@@ -186,7 +195,9 @@ def test_static_token_auth_and_revoked_token(emulator: EmulatorProcess, monkeypa
     assert answer.status_code == 201
     token = answer.headers["X-Subject-Token"]
     extra = dict(emulator.connection["extra"], auth_type="token", token=token)
-    monkeypatch.setenv("AIRFLOW_CONN_CDM_TOKEN", json.dumps(dict(emulator.connection, login=None, password=None, extra=extra)))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CDM_TOKEN", json.dumps(dict(emulator.connection, login=None, password=None, extra=extra))
+    )
     assert CdmHook("cdm_token").list_clusters()
     emulator.revoke_tokens()
     with pytest.raises(CdmAuthError) as error:

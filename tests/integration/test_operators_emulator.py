@@ -319,7 +319,9 @@ def test_a_retried_create_and_start_attaches_to_the_active_run_of_its_own_job(em
     emulator.script_job("orders_once", "SUCCEEDED", duration_s=0.8)
 
     def copy(**kwargs: Any) -> CdmCreateAndStartJobOperator:
-        return CdmCreateAndStartJobOperator(task_id="copy", job=job_definition("orders_once"), poll_interval=FAST, **kwargs)
+        return CdmCreateAndStartJobOperator(
+            task_id="copy", job=job_definition("orders_once"), poll_interval=FAST, **kwargs
+        )
 
     first_try = copy(wait_for_completion=False).execute(task_context())  # then the worker died
     retry = copy().execute(task_context())  # CDM answers "job exists": the retry attaches

@@ -23,7 +23,9 @@ from tests.unit.operators.helpers import task_context
 pytestmark = pytest.mark.integration
 
 # One call gives up after about 0.3 s; the outage lasts 1.5 s.
-SHORT_RETRIES: dict[str, Any] = {"retry_policy": {"max_elapsed_s": 0.3, "initial_backoff_s": 0.02, "max_backoff_s": 0.1}}
+SHORT_RETRIES: dict[str, Any] = {
+    "retry_policy": {"max_elapsed_s": 0.3, "initial_backoff_s": 0.02, "max_backoff_s": 0.1}
+}
 OUTAGE_S = 1.5
 
 
@@ -84,7 +86,7 @@ def test_a_trigger_outlasts_an_outage(emulator: EmulatorProcess) -> None:
 
     async def first_event() -> dict[str, Any]:
         try:
-            return [event.payload async for event in trigger.run()][0]
+            return next(iter([event.payload async for event in trigger.run()]))
         finally:
             await trigger.cleanup()
 

@@ -69,7 +69,7 @@ WRONG_SECURITY_TOKEN, WRONG_TOKEN = "sectoken-SECRETSCAN-wrong-aa02", f"{TOKEN_P
 PROXY_PASSWORD = "proxy-SECRETSCAN-5b5b"
 SECRETS = (SK, TEMP_SK, SECURITY_TOKEN, PASSWORD, TOKEN_PREFIX, WRONG_SK, WRONG_PASSWORD, WRONG_SECURITY_TOKEN)
 NOT_SECRET_BUT_NOT_LOGGED = (AK, TEMP_AK)
-FORBIDDEN = SECRETS + (PROXY_PASSWORD,) + NOT_SECRET_BUT_NOT_LOGGED
+FORBIDDEN = (*SECRETS, PROXY_PASSWORD, *NOT_SECRET_BUT_NOT_LOGGED)
 
 MODES = ("aksk", "temporary", "password", "token")
 FAST = {"retry_policy": {"max_attempts": 4, "initial_backoff_s": 0.01, "max_backoff_s": 0.05}}
@@ -266,44 +266,90 @@ def mode_workload(evidence: Evidence, emulator: EmulatorProcess, mode: str, conn
 
         # Operators: a run that succeeds (with retries under injected 5xx), one that fails, one that times out.
         emulator.set_faults(error_rate=0.3, error_statuses=[500, 502, 503], seed=11)
-        result = run_operator(evidence, f"{mode}: start", CdmStartJobOperator(task_id="start", job_name=name,
-                              variables={"date": "{{ ds }}"}, **ops), conn)
+        result = run_operator(
+            evidence,
+            f"{mode}: start",
+            CdmStartJobOperator(task_id="start", job_name=name, variables={"date": "{{ ds }}"}, **ops),
+            conn,
+        )
         emulator.clear_faults()
         assert result["status"] == "SUCCEEDED"
         evidence.kinds.add(f"operator:{mode}")
         emulator.script_job(name, "FAILED", duration_s=0.1, error_summary="Cdm.0037: link unreachable", count=1)
-        evidence.expect_error("failed run", CdmJobFailedError, lambda: run_operator(
-            evidence, f"{mode}: failing start", CdmStartJobOperator(task_id="start", job_name=name, **ops), conn))
+        evidence.expect_error(
+            "failed run",
+            CdmJobFailedError,
+            lambda: run_operator(
+                evidence, f"{mode}: failing start", CdmStartJobOperator(task_id="start", job_name=name, **ops), conn
+            ),
+        )
         emulator.script_job(name, "STUCK", count=1)
-        evidence.expect_error("timeout", CdmJobTimeoutError, lambda: run_operator(
-            evidence, f"{mode}: timed out", CdmStartJobOperator(task_id="start", job_name=name, timeout=0.2, **ops),
-            conn))
+        evidence.expect_error(
+            "timeout",
+            CdmJobTimeoutError,
+            lambda: run_operator(
+                evidence,
+                f"{mode}: timed out",
+                CdmStartJobOperator(task_id="start", job_name=name, timeout=0.2, **ops),
+                conn,
+            ),
+        )
         # Deferred to the trigger; then the sensor on a run started meanwhile, deferred too.
         emulator.script_job(name, "SUCCEEDED", duration_s=0.3, count=2)
-        run_operator(evidence, f"{mode}: deferred start",
-                     CdmStartJobOperator(task_id="start", job_name=name, deferrable=True, **ops), conn)
+        run_operator(
+            evidence,
+            f"{mode}: deferred start",
+            CdmStartJobOperator(task_id="start", job_name=name, deferrable=True, **ops),
+            conn,
+        )
         hook.start_job(name)
-        sensor_value = run_operator(evidence, f"{mode}: sensor", CdmJobStatusSensor(
-            task_id="wait", job_name=name, cdm_conn_id=conn_id, poke_interval=POLL, timeout=30, deferrable=True), conn)
+        sensor_value = run_operator(
+            evidence,
+            f"{mode}: sensor",
+            CdmJobStatusSensor(
+                task_id="wait", job_name=name, cdm_conn_id=conn_id, poke_interval=POLL, timeout=30, deferrable=True
+            ),
+            conn,
+        )
         assert sensor_value["status"] == "SUCCEEDED"
         evidence.kinds.add(f"sensor:{mode}")
         # Retries that give up: every request refused.
         emulator.set_faults(error_rate=1.0, error_statuses=[503])
         evidence.expect_error("retries exhausted", CdmApiError, lambda: hook.get_job_status(name))
         emulator.clear_faults()
-        run_operator(evidence, f"{mode}: stop",
-                     CdmStopJobOperator(task_id="stop", job_name=name, cdm_conn_id=conn_id), conn)
-        run_operator(evidence, f"{mode}: delete",
-                     CdmDeleteJobOperator(task_id="delete", job_name=name, cdm_conn_id=conn_id), conn)
+        run_operator(
+            evidence, f"{mode}: stop", CdmStopJobOperator(task_id="stop", job_name=name, cdm_conn_id=conn_id), conn
+        )
+        run_operator(
+            evidence,
+            f"{mode}: delete",
+            CdmDeleteJobOperator(task_id="delete", job_name=name, cdm_conn_id=conn_id),
+            conn,
+        )
         once = f"{name}_once"
         emulator.script_job(once, "SUCCEEDED", duration_s=0.1, count=1)
-        run_operator(evidence, f"{mode}: create and start",
-                     CdmCreateAndStartJobOperator(task_id="cas", job=job_definition(once), **ops), conn)
-        run_operator(evidence, f"{mode}: create (replace)", CdmCreateJobOperator(
-            task_id="create", job=job_definition(once), if_exists="replace", cdm_conn_id=conn_id), conn)
-        evidence.expect_error("if_exists=fail", AirflowException, lambda: run_operator(
-            evidence, f"{mode}: create (fail)", CdmCreateJobOperator(task_id="create", job=job_definition(once),
-                                                                       cdm_conn_id=conn_id), conn))
+        run_operator(
+            evidence,
+            f"{mode}: create and start",
+            CdmCreateAndStartJobOperator(task_id="cas", job=job_definition(once), **ops),
+            conn,
+        )
+        run_operator(
+            evidence,
+            f"{mode}: create (replace)",
+            CdmCreateJobOperator(task_id="create", job=job_definition(once), if_exists="replace", cdm_conn_id=conn_id),
+            conn,
+        )
+        evidence.expect_error(
+            "if_exists=fail",
+            AirflowException,
+            lambda: run_operator(
+                evidence,
+                f"{mode}: create (fail)",
+                CdmCreateJobOperator(task_id="create", job=job_definition(once), cdm_conn_id=conn_id),
+                conn,
+            ),
+        )
         hook.delete_job(once)
     finally:
         hook.close()
@@ -420,10 +466,26 @@ def evidence(emulator: EmulatorProcess) -> Evidence:
 
 def test_the_workload_made_every_kind_of_call(evidence: Evidence) -> None:
     expected = {f"{part}:{mode}" for part in ("hook", "operator", "sensor") for mode in MODES}
-    expected |= {"deferred:CdmStartJobOperator", "deferred:CdmJobStatusSensor", "failed run", "timeout", "retries exhausted", "job exists", "job not found",
-                 "if_exists=fail", "token refreshed", "revoked static token", "trigger error event",
-                 "proxy unreachable", "auth error (aksk)", "auth error (temporary)", "auth error (password)",
-                 "auth error (token)", "auth error (unknown ak)", "settings error (credentials in the host)"}
+    expected |= {
+        "deferred:CdmStartJobOperator",
+        "deferred:CdmJobStatusSensor",
+        "failed run",
+        "timeout",
+        "retries exhausted",
+        "job exists",
+        "job not found",
+        "if_exists=fail",
+        "token refreshed",
+        "revoked static token",
+        "trigger error event",
+        "proxy unreachable",
+        "auth error (aksk)",
+        "auth error (temporary)",
+        "auth error (password)",
+        "auth error (token)",
+        "auth error (unknown ak)",
+        "settings error (credentials in the host)",
+    }
     assert expected <= evidence.kinds, expected - evidence.kinds
     text = "\n".join(evidence.log_lines)
     # The logs are there to be searched: requests, retries, the token refresh, the operators' own lines.

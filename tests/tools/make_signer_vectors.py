@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit, parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
@@ -22,7 +22,12 @@ AK, SK = "HPUAEXAMPLEAK0000001", "sEcReTeXaMpLeSk0000000000000000000000001"
 DATE = "20261122T020304Z"
 PROJECT = "0123456789abcdef0123456789abcdef"
 CASES = [
-    ("GET", f"https://cdm.cn-north-4.myhuaweicloud.com/v1.1/{PROJECT}/clusters/c-1/cdm/job/orders%20daily/status", {}, b""),
+    (
+        "GET",
+        f"https://cdm.cn-north-4.myhuaweicloud.com/v1.1/{PROJECT}/clusters/c-1/cdm/job/orders%20daily/status",
+        {},
+        b"",
+    ),
     ("GET", f"http://127.0.0.1:8443/v1.1/{PROJECT}/clusters/c-1/cdm/job/%E8%AE%A2%E5%8D%95~x%25y/status", {}, b""),
     (
         "GET",
@@ -51,7 +56,13 @@ def main() -> None:
     for method, url, extra, body in CASES:
         parts = urlsplit(url)
         host = parts.netloc
-        headers = {"Content-Type": "application/json", "X-Project-Id": PROJECT, "X-Sdk-Date": DATE, "Host": host, **extra}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Project-Id": PROJECT,
+            "X-Sdk-Date": DATE,
+            "Host": host,
+            **extra,
+        }
         request = SdkRequest(
             method=method,
             schema=parts.scheme,
@@ -72,7 +83,9 @@ def main() -> None:
             }
         )
     out = Path(__file__).resolve().parents[1] / "unit" / "api" / "signer_vectors.json"
-    out.write_text(json.dumps({"ak": AK, "sk": SK, "generator": "huaweicloudsdkcore 3.1.219", "vectors": vectors}, indent=2) + "\n")
+    out.write_text(
+        json.dumps({"ak": AK, "sk": SK, "generator": "huaweicloudsdkcore 3.1.219", "vectors": vectors}, indent=2) + "\n"
+    )
     print(f"wrote {len(vectors)} vectors to {out}", file=sys.stderr)
 
 

@@ -50,7 +50,7 @@ OPERATORS = (
 TASKS = (*OPERATORS, CdmJobStatusSensor)
 # Each documented class, and the page holding its "## ClassName" section.
 PAGES: dict[type, str] = {
-    **{operator: "operators.md" for operator in OPERATORS},
+    **dict.fromkeys(OPERATORS, "operators.md"),
     CdmJobStatusSensor: "sensor.md",
     CdmJobStatusTrigger: "trigger.md",
     CdmHook: "hook.md",

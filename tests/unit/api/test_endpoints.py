@@ -10,7 +10,7 @@ from airflow_provider_cdm.api.endpoints import PathParameterError
 
 @pytest.mark.parametrize("endpoint", [e for e in endpoints.ENDPOINTS if e.project_scoped], ids=lambda e: e.name)
 def test_every_endpoint_routes_back_to_itself(endpoint: endpoints.Endpoint) -> None:
-    params = {"cluster_id": "c-1", "job_name": "orders daily"}
+    params = {"cluster_id": "c-1", "job_name": "orders daily", "link_name": "pg link"}
     path = endpoint.path("proj", **params)
     routed = endpoints.route(endpoint.method, path)
     assert routed is not None
@@ -39,6 +39,12 @@ def test_list_all_routes_before_show_job_and_trailing_slash_is_tolerated() -> No
     assert endpoints.route("GET", "/v1.1/p/clusters/c/cdm/job/x/")[0] is endpoints.SHOW_JOB  # type: ignore[index]
 
 
+def test_show_link_routes_apart_from_the_job_paths() -> None:
+    routed = endpoints.route("GET", "/v1.1/p/clusters/c/cdm/link/pg%20link")
+    assert routed is not None and routed[0] is endpoints.SHOW_LINK and routed[1]["link_name"] == "pg%20link"
+    assert endpoints.route("DELETE", "/v1.1/p/clusters/c/cdm/link/pg") is None  # only show link is spoken
+
+
 def test_unknown_paths_and_methods_do_not_route() -> None:
     assert endpoints.route("GET", "/v1.1/p/nothing") is None
     assert endpoints.route("PATCH", "/v1.1/p/clusters/c/cdm/job/x") is None
@@ -47,7 +53,7 @@ def test_unknown_paths_and_methods_do_not_route() -> None:
 
 def test_quotas_are_the_documented_ones() -> None:
     per_minute = {e.name: e.quota_per_minute for e in endpoints.ENDPOINTS}
-    assert per_minute["job_status"] == 120
+    assert per_minute["job_status"] == per_minute["show_link"] == 120
     assert per_minute["create_job"] == per_minute["start_job"] == per_minute["stop_job"] == 1200
     assert endpoints.LIST_JOBS.quota_group == endpoints.SHOW_JOB.quota_group
 

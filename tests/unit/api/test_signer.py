@@ -100,9 +100,7 @@ def _signed(now: datetime, **kwargs: object) -> tuple[str, dict[str, str], bytes
 
 def _verify(url: str, headers: dict[str, str], body: bytes, now: datetime, method: str = "PUT") -> str:
     parts = urlsplit(url)
-    return signer.verify(
-        method, parts.path, parts.query, headers, body, {"AK1": "SK1"}.get, now=now
-    )
+    return signer.verify(method, parts.path, parts.query, headers, body, {"AK1": "SK1"}.get, now=now)
 
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=timezone.utc)

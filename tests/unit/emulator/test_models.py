@@ -11,8 +11,8 @@ from airflow_provider_cdm.api import endpoints, errors
 from airflow_provider_cdm.emulator.config import DEFAULT_CLUSTERS
 from airflow_provider_cdm.emulator.errors import ApiError
 from airflow_provider_cdm.emulator.models import CdmBackend
-from airflow_provider_cdm.emulator.runs import COUNTER_GROUP, STOPPED_BY_USER, Outcome, Script, _Volume
 from airflow_provider_cdm.emulator.quotas import QuotaLimiter
+from airflow_provider_cdm.emulator.runs import COUNTER_GROUP, STOPPED_BY_USER, Outcome, Script, _Volume
 
 from .helpers import RUNNING_1, RUNNING_2, STOPPED, FakeClock, job_definition
 
@@ -406,4 +406,3 @@ def test_a_job_object_carries_its_last_runs_execution_fields(backend: CdmBackend
     assert done["external_id"] == status["external-id"] and done["execute_update_date"] == status["last-update-date"]
     second = start(backend, "orders")
     assert backend.show_job(RUNNING_1, "orders")["jobs"][0]["execute_create_date"] == second["creation-date"]
-

@@ -197,7 +197,7 @@ def test_iam_and_admin_refuse_unreadable_bodies(emulator: EmulatorThread, path: 
 def test_non_utf8_bodies_are_refused_on_every_cdm_write(
     emulator: EmulatorThread, token: str, project: str, etl: str
 ) -> None:
-    latin1 = "{\"jobs\": [{\"name\": \"caf\xe9\"}]}".encode("latin-1")
+    latin1 = '{"jobs": [{"name": "caf\xe9"}]}'.encode("latin-1")
     for method, target in [
         ("POST", f"{project}/clusters/{RUNNING_1}/cdm/job"),
         ("PUT", f"{project}{etl}"),
@@ -321,8 +321,14 @@ def test_malformed_request_lines_and_headers_answer_json(
 def test_garbage_path_segments_are_answered_by_cdm_or_the_gateway(
     emulator: EmulatorThread, token: str, project: str, path: str, status: int, code: str | None
 ) -> None:
-    answer = exchange(emulator, request("GET" if "/start" not in path and "/stop" not in path else "PUT",
-                                        project + path.format(cluster=RUNNING_1), {"X-Auth-Token": token}))
+    answer = exchange(
+        emulator,
+        request(
+            "GET" if "/start" not in path and "/stop" not in path else "PUT",
+            project + path.format(cluster=RUNNING_1),
+            {"X-Auth-Token": token},
+        ),
+    )
     if code is None:
         assert answer.status == status and "jobs" in answer.json()
     else:
@@ -359,9 +365,7 @@ def signed(emulator: EmulatorThread, target: str, body: bytes = b"", method: str
         ("Content-Type", "signed header(s) not sent: content-type"),
     ],
 )
-def test_a_missing_header_is_an_auth_error(
-    emulator: EmulatorThread, project: str, drop: str, detail: str
-) -> None:
+def test_a_missing_header_is_an_auth_error(emulator: EmulatorThread, project: str, drop: str, detail: str) -> None:
     target = f"{project}/clusters"
     headers = {name: value for name, value in signed(emulator, target).items() if name.lower() != drop.lower()}
     answer = exchange(emulator, request("GET", target, headers))
@@ -497,7 +501,7 @@ def test_slow_clients_are_dropped_after_the_socket_timeout_and_block_nobody(
     ]
     sockets = [connect(emulator) for _ in stalls]
     try:
-        for sock, data in zip(sockets, stalls):
+        for sock, data in zip(sockets, stalls, strict=True):
             sock.sendall(data)
         began = time.monotonic()
         # Meanwhile the server answers everyone else, at once.

@@ -223,9 +223,12 @@ def test_temporary_credentials_need_their_security_token_signed() -> None:
         headers = signer.sign("GET", url, {"Content-Type": "application/json"}, b"", "TEMPAK", "temp-secret")
         not_signed = client.session.get(url, headers={**headers, "X-Security-Token": "sec-token"})
         assert "signed x-security-token" in assert_gateway_error(not_signed, 401, "APIG.0301")["error_msg"]
-        assert SignedClient(emulator, "EMULATORACCESSKEY000", "emulator-secret-key-not-a-real-secret-00").cdm(
-            "GET", "/clusters"
-        ).status_code == 200  # the permanent pair needs no token
+        assert (
+            SignedClient(emulator, "EMULATORACCESSKEY000", "emulator-secret-key-not-a-real-secret-00")
+            .cdm("GET", "/clusters")
+            .status_code
+            == 200
+        )  # the permanent pair needs no token
 
 
 def test_another_project_is_forbidden(emulator: EmulatorThread, client: SignedClient) -> None:

@@ -556,7 +556,8 @@ def test_ui_field_behaviour() -> None:
 
 def test_connection_form_widgets() -> None:
     widgets = CdmHook.get_connection_form_widgets()
-    expected = {"region", "project_id", "auth_type", "domain", "cluster_id", "iam_endpoint", "security_token", "verify"}
+    expected = {"region", "project_id", "auth_type", "domain", "cluster_id", "iam_endpoint", "security_token"}
+    expected |= {"token", "verify", "console_url"}
     try:
         import wtforms  # type: ignore[import-untyped,unused-ignore]  # noqa: F401
     except ImportError:

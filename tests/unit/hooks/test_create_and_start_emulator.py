@@ -64,7 +64,7 @@ def fail_first_create_and_start(
 
 
 def runs_of(emulator: EmulatorThread, job_name: str) -> list[dict[str, Any]]:
-    return [run for run in emulator.server.app.backend.job_status(emulator.cluster_id or "", job_name)["submissions"]]
+    return list(emulator.server.app.backend.job_status(emulator.cluster_id or "", job_name)["submissions"])
 
 
 def test_a_503_that_never_reached_cdm_does_not_adopt_yesterdays_run(
@@ -85,9 +85,7 @@ def test_a_503_that_never_reached_cdm_does_not_adopt_yesterdays_run(
     assert [run["submission-id"] for run in runs_of(emulator, "orders_once")] == [yesterday.submission_id]
 
 
-def test_a_503_after_cdm_acted_adopts_todays_run(
-    emulator: EmulatorThread, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_503_after_cdm_acted_adopts_todays_run(emulator: EmulatorThread, monkeypatch: pytest.MonkeyPatch) -> None:
     failed = fail_first_create_and_start(emulator, monkeypatch, after_acting=True)
 
     cluster, runs = CdmHook(retry_policy=FAST).create_and_start_job(job_definition("orders_once"))

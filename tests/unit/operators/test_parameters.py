@@ -46,7 +46,9 @@ from tests.unit.operators.helpers import task_context
             r"success_statuses.*'DONE'",
         ),
         (
-            lambda: CdmStartJobOperator(task_id="t", job_name="j", success_statuses=["FAILED"], failure_statuses=["FAILED"]),
+            lambda: CdmStartJobOperator(
+                task_id="t", job_name="j", success_statuses=["FAILED"], failure_statuses=["FAILED"]
+            ),
             r"both success and failure",
         ),
         (

@@ -167,7 +167,9 @@ async def test_a_failure_in_the_list_is_confirmed_for_its_error_summary(emu: Emu
 
 async def test_an_older_run_in_the_list_is_not_taken_for_ours(emu: EmulatorThread) -> None:
     earlier = start(emu, "orders", "SUCCEEDED", duration_s=0.0)
-    ours = dataclasses.replace(earlier, submission_id=(earlier.submission_id or 0) + 1, not_before_ms=(earlier.not_before_ms or 0) + 5_000)
+    ours = dataclasses.replace(
+        earlier, submission_id=(earlier.submission_id or 0) + 1, not_before_ms=(earlier.not_before_ms or 0) + 5_000
+    )
     runs = [start(emu, f"stuck-{i}") for i in range(4)]
     async with subscribed([*runs, ours], poll_interval=0.2) as subscriptions:
         read = await run_read(subscriptions[4])  # the list shows SUCCEEDED of the earlier run: confirmed

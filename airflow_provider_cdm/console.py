@@ -1,0 +1,116 @@
+"""The "CDM Console" extra link: from a start task to its job in the Huawei Cloud console.
+
+The URL is built when the task runs (the connection, its region and the console's address are known
+there, not in the web server) and pushed to XCom under :data:`XCOM_KEY`, which is also the link's
+``xcom_key``: Airflow 3's API server reads that XCom directly, Airflow 2's web server calls
+:meth:`CdmConsoleLink.get_link`. So the link works while the task is deferred and after it ended.
+It holds the console address, region, cluster id and job name only: nothing secret.
+
+Huawei Cloud consoles address a service as ``{console}/{service}/?region={region}#{route}``; the
+route after ``#`` is the console's client-side one, which Huawei does not document. The default
+(:data:`DEFAULT_JOB_URL_TEMPLATE`) names the cluster and job; ``[cdm] console_job_url_template``
+replaces it. The console's base address: the connection's ``console_url`` extra, else
+``[cdm] console_url``, else :data:`DEFAULT_CONSOLE_URL`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import quote, urlsplit
+
+from airflow.providers.common.compat.sdk import BaseOperatorLink, XCom, conf
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import BaseOperator, TaskInstanceKey
+
+    from airflow_provider_cdm.client.settings import CdmSettings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONSOLE_URL = "https://console.huaweicloud.com"
+DEFAULT_JOB_URL_TEMPLATE = "{console_url}/cdm/?region={region}#/cdm/clusters/{cluster_id}/jobs?jobName={job_name}"
+CONFIG_SECTION = "cdm"
+XCOM_KEY = "cdm_console_url"
+PLACEHOLDERS = ("console_url", "region", "project_id", "cluster_id", "job_name")
+
+
+class ConsoleUrlError(ValueError):
+    """A console address or template that cannot give a link."""
+
+
+def base_url(value: str, setting: str) -> str:
+    """An http(s) base URL without credentials, query or fragment, and without a trailing slash."""
+    parts = urlsplit(value.strip())
+    if parts.username or parts.password:  # checked first: the other message quotes the value
+        raise ConsoleUrlError(f"{setting} must not hold credentials")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConsoleUrlError(f"{setting} must be an http(s) URL such as {DEFAULT_CONSOLE_URL}, got {value!r}")
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def console_job_url(
+    *,
+    region: str,
+    cluster_id: str,
+    job_name: str,
+    project_id: str = "",
+    console_url: str = DEFAULT_CONSOLE_URL,
+    template: str = DEFAULT_JOB_URL_TEMPLATE,
+) -> str:
+    """The console URL of a job; every value but the console's address is percent-encoded."""
+    values = {"region": region, "project_id": project_id, "cluster_id": cluster_id, "job_name": job_name}
+    encoded = {key: quote(value, safe="") for key, value in values.items()}
+    base = base_url(console_url, "console_url")
+    try:
+        return template.format(console_url=base, **encoded)
+    except (KeyError, IndexError, ValueError) as err:
+        raise ConsoleUrlError(
+            f"console_job_url_template {template!r} does not format ({err!r}); it may use {', '.join(PLACEHOLDERS)}"
+        ) from None
+
+
+def configured(key: str) -> str | None:
+    """``[cdm] <key>`` from Airflow's configuration (``AIRFLOW__CDM__<KEY>``); None when unset or blank."""
+    value = conf.get(CONFIG_SECTION, key, fallback=None)
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def job_url_for(settings: CdmSettings, cluster_id: str, job_name: str) -> str | None:
+    """The job's console URL for a hook's settings; None when they name no region (an endpoint override)."""
+    if not settings.region:
+        return None
+    return console_job_url(
+        region=settings.region,
+        project_id=settings.project_id,
+        cluster_id=cluster_id,
+        job_name=job_name,
+        console_url=settings.console_url or configured("console_url") or DEFAULT_CONSOLE_URL,
+        template=configured("console_job_url_template") or DEFAULT_JOB_URL_TEMPLATE,
+    )
+
+
+def persist(context: Mapping[str, Any], settings: CdmSettings, cluster_id: str, job_name: str) -> str | None:
+    """Push the job's console URL for the task's link; a link that cannot be built is logged, never raised."""
+    try:
+        url = job_url_for(settings, cluster_id, job_name)
+    except ConsoleUrlError as err:
+        log.warning("No CDM console link for this task: %s", err)
+        return None
+    if url is None:
+        log.info("No CDM console link for this task: the connection names no region")
+        return None
+    context["ti"].xcom_push(key=XCOM_KEY, value=url)
+    return url
+
+
+class CdmConsoleLink(BaseOperatorLink):
+    """The job of the task's CDM run in the Huawei Cloud console."""
+
+    name: ClassVar[str] = "CDM Console"
+    xcom_key: ClassVar[str] = XCOM_KEY
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        url = XCom.get_value(ti_key=ti_key, key=XCOM_KEY)
+        return url if isinstance(url, str) else ""

@@ -1,0 +1,99 @@
+"""OpenLineage for the start operators: what the CDM run a task finished read and wrote.
+
+Airflow's OpenLineage listener calls ``get_openlineage_facets_on_complete`` after the task; without
+``apache-airflow-providers-openlineage`` nothing calls it, and a direct call returns None. OpenLineage
+is imported inside the method only, so DAG parsing never loads it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_cdm.client.exceptions import CdmApiError, CdmConfigError
+from airflow_provider_cdm.client.links import Link
+from airflow_provider_cdm.lineage.naming import (
+    DESTINATION,
+    SOURCE,
+    DatasetName,
+    Side,
+    datasets,
+    job_side,
+    needs_link,
+    statistics,
+)
+
+if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
+    from airflow_provider_cdm.hooks.cdm import CdmHook
+
+log = logging.getLogger(__name__)
+
+RESULT_KEY = "return_value"
+
+
+class CdmLineageMixin:
+    """``get_openlineage_facets_on_complete`` for an operator that returns a run result (``run_result``).
+
+    The operator provides ``hook``, ``run_result`` (the result it returned, None until then) and
+    :meth:`lineage_job`, the job definition as the run used it (config values decoded, variables applied).
+    """
+
+    hook: CdmHook
+    run_result: dict[str, Any] | None
+
+    def lineage_job(self, job_name: str, cluster_id: str) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage[Any, Any] | None:
+        """Input and output datasets of the run, with its read and written counters; None without the
+        OpenLineage provider or when the run or its job cannot be read."""
+        try:
+            from airflow_provider_cdm.lineage.facets import operator_lineage
+        except ImportError:
+            return None
+        result = self.run_result if self.run_result is not None else _pulled_result(task_instance)
+        if result is None:
+            log.info("No OpenLineage facets: this task has no CDM run result")
+            return None
+        job_name, cluster_id = str(result["job_name"]), str(result["cluster_id"])
+        try:
+            definition = self.lineage_job(job_name, cluster_id)
+        except (CdmApiError, CdmConfigError) as err:
+            log.warning("No OpenLineage facets: CDM job %r in cluster %s is unreadable: %s", job_name, cluster_id, err)
+            return None
+        links: dict[str, Link | None] = {}
+        named: dict[str, list[DatasetName]] = {}
+        for which in (SOURCE, DESTINATION):
+            side = job_side(definition, which)
+            named[which] = datasets(side, which, self._link(side, cluster_id, links), cluster_id)
+        read, written = statistics(result.get("counters") or {})
+        return operator_lineage(named[SOURCE], named[DESTINATION], read=read, written=written, run=result)
+
+    def _link(self, side: Side, cluster_id: str, cache: dict[str, Link | None]) -> Link | None:
+        """The side's link (read once per name), when its namespace needs it; None when it cannot be read."""
+        if not needs_link(side) or not side.link_name:
+            return None
+        if side.link_name not in cache:
+            try:
+                cache[side.link_name] = self.hook.get_link(side.link_name, cluster_id)
+            except (CdmApiError, CdmConfigError) as err:
+                log.warning("CDM link %r unreadable, its datasets are named by the link: %s", side.link_name, err)
+                cache[side.link_name] = None
+        return cache[side.link_name]
+
+
+def _pulled_result(task_instance: Any) -> dict[str, Any] | None:
+    """The run result the task pushed, for an operator object that did not run it itself."""
+    try:
+        value = task_instance.xcom_pull(
+            task_ids=task_instance.task_id, key=RESULT_KEY, map_indexes=task_instance.map_index
+        )
+    except Exception as err:  # no lineage is better than a failing listener
+        log.info("No CDM run result in XCom: %s", err)
+        return None
+    if isinstance(value, Mapping) and value.get("job_name") and value.get("cluster_id"):
+        return dict(value)
+    return None
