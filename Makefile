@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # Quiet installs; the machine's pip may list extra local indexes that only produce warnings.
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: demo test test-unit test-integration bench emulator venv clean
+.PHONY: demo test test-unit test-integration test-browser lint dist-check bench emulator venv clean
 
 venv: $(VENV)/.installed
 
@@ -32,6 +32,30 @@ test-unit: venv
 
 test-integration: venv
 	$(PY) -m pytest -m integration $(PYTEST_ARGS)
+
+## The connection form in Airflow 3's UI, driven in headless Chromium (Debian's /usr/bin/chromium, which
+## .ci/run installs). SCREENSHOT=docs/img/connection-form.png refreshes the docs' picture of the form.
+SCREENSHOT ?=
+test-browser: venv $(VENV)/.browser-installed
+	CDM_BROWSER_TEST=1 CDM_FORM_SCREENSHOT=$(SCREENSHOT) $(PY) -m pytest tests/browser $(PYTEST_ARGS)
+
+$(VENV)/.browser-installed: $(VENV)/.installed tests/browser/requirements.txt
+	$(PY) -m pip install $(PIP_FLAGS) -r tests/browser/requirements.txt
+	touch $@
+
+## ruff (lint and format) on everything, mypy --strict on the package.
+lint: venv $(VENV)/.dev-installed
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+## The wheel and sdist as users get them: built, the wheel installed into a fresh venv, every module imported.
+dist-check: venv $(VENV)/.dev-installed
+	$(PY) scripts/check_dist.py
+
+$(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install $(PIP_FLAGS) -r requirements-dev.txt
+	touch $@
 
 ## Benchmarks (figures for the README's performance section), markdown tables on stdout; under 10 minutes.
 ## The triggerer at N = 100 and 1,000 watched jobs under quotas (shared poller vs per-job polling), the
