@@ -12,22 +12,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cdm.client.exceptions import CdmApiError, CdmConfigError
-from airflow_provider_cdm.client.links import Link
-from airflow_provider_cdm.lineage.naming import (
-    DESTINATION,
-    SOURCE,
-    DatasetName,
-    Side,
-    datasets,
-    job_side,
-    needs_link,
-    statistics,
-)
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the naming and link modules load when lineage is asked for, not at DAG parse
     from airflow.providers.openlineage.extractors import OperatorLineage
 
+    from airflow_provider_cdm.client.links import Link
     from airflow_provider_cdm.hooks.cdm import CdmHook
+    from airflow_provider_cdm.lineage.naming import DatasetName, Side
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +45,8 @@ class CdmLineageMixin:
             from airflow_provider_cdm.lineage.facets import operator_lineage
         except ImportError:
             return None
+        from airflow_provider_cdm.lineage.naming import DESTINATION, SOURCE, datasets, job_side, statistics
+
         result = self.run_result if self.run_result is not None else _pulled_result(task_instance)
         if result is None:
             log.info("No OpenLineage facets: this task has no CDM run result")
@@ -74,6 +67,8 @@ class CdmLineageMixin:
 
     def _link(self, side: Side, cluster_id: str, cache: dict[str, Link | None]) -> Link | None:
         """The side's link (read once per name), when its namespace needs it; None when it cannot be read."""
+        from airflow_provider_cdm.lineage.naming import needs_link
+
         if not needs_link(side) or not side.link_name:
             return None
         if side.link_name not in cache:
