@@ -51,7 +51,7 @@ lint: venv $(VENV)/.dev-installed
 
 ## The wheel and sdist as users get them: built, the wheel installed into a fresh venv, every module imported.
 dist-check: venv $(VENV)/.dev-installed
-	$(PY) scripts/check_dist.py
+	$(PY) scripts/check_dist.py --airflow $(AIRFLOW_VERSION)
 
 $(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install $(PIP_FLAGS) -r requirements-dev.txt

@@ -95,7 +95,7 @@ def persist(context: Mapping[str, Any], settings: CdmSettings, cluster_id: str, 
     """Push the job's console URL for the task's link; a link that cannot be built is logged, never raised."""
     try:
         url = job_url_for(settings, cluster_id, job_name)
-    except ConsoleUrlError as err:
+    except Exception as err:  # a bad console setting or template costs the link, never the task
         log.warning("No CDM console link for this task: %s", err)
         return None
     if url is None:

@@ -4,11 +4,15 @@ Checks what a user gets from PyPI rather than from the source tree: the wheel ca
 ``py.typed`` and the provider entry point; the sdist carries the docs, tests and example DAGs; and
 every module imports in an environment holding only the wheel and its declared dependencies.
 
-Run: ``python scripts/check_dist.py`` (needs the ``build`` package; pip's cache makes it quick).
+Run: ``python scripts/check_dist.py [--airflow VERSION]`` (needs the ``build`` package; pip's cache makes
+it quick). The fresh environment gets that Airflow version (``make dist-check`` passes the project's) and
+a temporary ``AIRFLOW_HOME``.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import subprocess
 import sys
 import tarfile
@@ -42,8 +46,8 @@ print(f"imported {{len(names) + 1 - len(skipped)}} modules of {PACKAGE} {{{PACKA
 """
 
 
-def run(*command: str | Path, cwd: Path | None = None) -> str:
-    done = subprocess.run([str(part) for part in command], cwd=cwd, capture_output=True, text=True)
+def run(*command: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run([str(part) for part in command], cwd=cwd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"{' '.join(map(str, command))} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return done.stdout
@@ -76,6 +80,9 @@ def check_sdist(sdist: Path) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--airflow", help="the apache-airflow version to install beside the wheel (default: newest)")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cdm-dist-") as tmp:
         out = Path(tmp) / "dist"
         run(sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", out, ROOT)
@@ -86,8 +93,11 @@ def main() -> None:
         env_dir = Path(tmp) / "venv"
         venv.create(env_dir, with_pip=True)
         python = env_dir / "bin" / "python"
-        run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", wheel)
-        print(f"{wheel.name} and {sdist.name} built; " + run(python, "-c", IMPORT_ALL, cwd=Path(tmp)).strip())
+        airflow = [f"apache-airflow=={args.airflow}"] if args.airflow else []
+        run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", wheel, *airflow)
+        env = {**os.environ, "AIRFLOW_HOME": str(Path(tmp) / "airflow-home")}
+        imported = run(python, "-c", IMPORT_ALL, cwd=Path(tmp), env=env).strip()
+        print(f"{wheel.name} and {sdist.name} built; {imported} (apache-airflow {args.airflow or 'newest'})")
 
 
 if __name__ == "__main__":

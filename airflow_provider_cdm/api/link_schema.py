@@ -22,7 +22,9 @@ _SECRET_NAME = re.compile(
 )
 # Inside a value (a JDBC URL, connection properties): the password of a URL's user info, and the value
 # of a secret-named property (``password=...``, ``;pwd=...``).
-_URL_PASSWORD = re.compile(r"(//[^/?#@:]*):[^/?#@]*@")
+_URL_PASSWORD = re.compile(r"(//[^/?#@:]*):[^/?#]*@")  # up to the last @: a password may hold one
+# Oracle's thin driver: ``jdbc:oracle:thin:user/password@host...``.
+_THIN_PASSWORD = re.compile(r"(:thin:[^/@\s]*)/[^\s]*@", re.IGNORECASE)
 _SECRET_PROPERTY = re.compile(
     r"((?:^|[?&;,\s])(?:pass(?:word|wd)?|pwd|secret\w*|\w*token|access_?key|secret_?key|security_?key)\s*=)[^&;,\s]*",
     re.IGNORECASE,
@@ -43,5 +45,7 @@ def is_sensitive_input(name: str, item: Mapping[str, object] | None = None) -> b
 
 
 def scrub(value: str) -> str:
-    """``value`` with a URL's password and secret-named ``key=value`` properties replaced by ``***``."""
-    return _SECRET_PROPERTY.sub(rf"\g<1>{REDACTED}", _URL_PASSWORD.sub(rf"\g<1>:{REDACTED}@", value))
+    """``value`` with a URL's password (``//user:pw@``, Oracle's ``thin:user/pw@``) and secret-named
+    ``key=value`` properties replaced by ``***``."""
+    value = _THIN_PASSWORD.sub(rf"\g<1>/{REDACTED}@", _URL_PASSWORD.sub(rf"\g<1>:{REDACTED}@", value))
+    return _SECRET_PROPERTY.sub(rf"\g<1>{REDACTED}", value)

@@ -25,6 +25,7 @@ from airflow_provider_cdm.api.endpoints import (
 )
 from airflow_provider_cdm.client.exceptions import CdmConfigError
 from airflow_provider_cdm.client.retry import RetryPolicy
+from airflow_provider_cdm.get_provider_info import CONN_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -239,14 +240,15 @@ def unprefixed_extra(extra: Mapping[str, Any]) -> dict[str, Any]:
     """``extra`` with form-style ``extra__huaweicloud_cdm__<key>`` keys read as ``<key>``.
 
     Airflow's connection forms save custom fields under their bare names; connections saved by Airflow
-    before 2.3, or written by hand in that style, carry the prefix. A non-blank bare key wins.
+    before 2.3, or written by hand in that style, carry the prefix. Prefixed keys are read only when the
+    extra holds none of the form's fields under a bare name: once a form has saved the connection, a
+    field it cleared (Airflow 2 then drops the bare key) must not come back from a stale prefixed twin.
     """
     plain = {key: value for key, value in extra.items() if not key.startswith(FORM_FIELD_PREFIX)}
+    if any(name in plain for name in CONN_FIELDS):
+        return plain
     prefixed = {key[len(FORM_FIELD_PREFIX) :]: value for key, value in extra.items() if key not in plain}
-    for name, value in prefixed.items():
-        if _blank_to_none(plain.get(name)) is None:
-            plain[name] = value
-    return plain
+    return {**plain, **prefixed}
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -303,8 +305,9 @@ def _http_url(name: str, value: str) -> str:
 
 
 def _console_url(value: str | None) -> str | None:
-    """The console's base URL (``https://console-intl.huaweicloud.com``), checked as an endpoint is."""
-    return _http_url("console_url", value) if value is not None else None
+    """The console's base URL as given; checked only when a task builds its console link (a bad one must
+    cost the link, not every CDM call through the connection)."""
+    return (value.strip() or None) if value is not None else None
 
 
 def _with_port(url: str, port: int | None) -> str:

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from airflow_provider_cdm.api.counters import COUNTER_GROUP, COUNTER_NAMES
 from airflow_provider_cdm.api.statuses import JobStatus
 
 JsonDict = dict[str, Any]
 
-COUNTER_GROUP = "org.apache.sqoop.submission.counter.SqoopCounters"
 STOPPED_BY_USER = "The job was stopped by the user."
 # A run boots for min(MAX_BOOT_S, BOOT_SHARE * duration), then runs; a STUCK run stalls at STUCK_PROGRESS.
 MAX_BOOT_S = 1.0
@@ -103,7 +103,7 @@ class _Volume:
 
     def counters(self) -> dict[str, int]:
         size = self.rows * self.row_bytes
-        return {
+        counters = {
             "BYTES_WRITTEN": size,
             "BYTES_READ": size,
             "TOTAL_FILES": self.files,
@@ -115,6 +115,7 @@ class _Volume:
             "FILES_READ": self.files,
             "FILES_SKIPPED": 0,
         }
+        return {name: counters[name] for name in COUNTER_NAMES}  # every documented counter, in order
 
 
 def epoch_millis(seconds: float) -> int:

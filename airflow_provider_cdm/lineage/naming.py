@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from airflow_provider_cdm.api.job_schema import FROM_CONFIG_GROUP, TO_CONFIG_GROUP
+from airflow_provider_cdm.api.link_schema import scrub
 from airflow_provider_cdm.client.links import Link
 
 SOURCE, DESTINATION = "from", "to"
@@ -90,7 +91,7 @@ def needs_link(side: Side) -> bool:
 
 def datasets(side: Side, which: str, link: Link | None, cluster_id: str) -> list[DatasetName]:
     """The datasets of one side (``which`` is SOURCE or DESTINATION); empty when the job names no object."""
-    names = _object_names(side, which)
+    names = [safe_name(name) for name in _object_names(side, which)]
     if not names:
         return []
     connector = side.connector
@@ -170,10 +171,29 @@ def _hdfs_authority(link: Link) -> str | None:
     for name in ("uri", "hdfsUri", "fsDefaultName"):
         value = link.value(name)
         if value and value.lower().startswith("hdfs://"):
-            parts = urlsplit(value)
+            try:
+                parts = urlsplit(value)
+                port = parts.port
+            except ValueError:  # e.g. hdfs://nn:port or an unclosed [: no address from it
+                continue
             if parts.hostname:
-                return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+                return f"{parts.hostname}:{port}" if port else parts.hostname
     return None
+
+
+def safe_name(name: str) -> str:
+    """A dataset name with no credentials: secrets scrubbed, and a URL's user info, query and fragment
+    (signed URLs carry their signature there) dropped."""
+    name = scrub(name)
+    if "://" not in name:
+        return name
+    try:
+        parts = urlsplit(name)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # not a URL after all: cut what could be a query
+        return name.split("?", 1)[0]
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def _object_names(side: Side, which: str) -> list[str]:

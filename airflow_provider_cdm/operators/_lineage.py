@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cdm.client.exceptions import CdmApiError, CdmConfigError
+from airflow_provider_cdm.client.retry import RetryPolicy
 
 if TYPE_CHECKING:  # the naming and link modules load when lineage is asked for, not at DAG parse
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -22,18 +24,34 @@ if TYPE_CHECKING:  # the naming and link modules load when lineage is asked for,
 
 log = logging.getLogger(__name__)
 
+# Each lineage read: two attempts within 6 s, 2 s to connect and 3 s to answer.
+LINEAGE_RETRY = RetryPolicy(max_attempts=2, max_elapsed_s=6.0, initial_backoff_s=0.5, max_backoff_s=1.0)
+LINEAGE_TIMEOUT_S = (2.0, 3.0)
+
 RESULT_KEY = "return_value"
 
 
 class CdmLineageMixin:
     """``get_openlineage_facets_on_complete`` for an operator that returns a run result (``run_result``).
 
-    The operator provides ``hook``, ``run_result`` (the result it returned, None until then) and
-    :meth:`lineage_job`, the job definition as the run used it (config values decoded, variables applied).
+    The operator provides ``cdm_conn_id``, ``hook_params``, ``run_result`` (the result it returned, None
+    until then) and :meth:`lineage_job`, the job definition as the run used it (config values decoded,
+    variables applied). Lineage reads CDM through :attr:`lineage_hook`: a short budget, since
+    OpenLineage's listener gives each task a few seconds and the reads share CDM's per-user quotas with
+    the triggerer's pollers.
     """
 
-    hook: CdmHook
+    cdm_conn_id: str
+    hook_params: dict[str, Any]
     run_result: dict[str, Any] | None
+
+    @cached_property
+    def lineage_hook(self) -> CdmHook:
+        from airflow_provider_cdm.hooks.cdm import CdmHook
+
+        return CdmHook(
+            self.cdm_conn_id, **{**self.hook_params, "retry_policy": LINEAGE_RETRY, "timeout": LINEAGE_TIMEOUT_S}
+        )
 
     def lineage_job(self, job_name: str, cluster_id: str) -> Mapping[str, Any]:
         raise NotImplementedError
@@ -73,7 +91,7 @@ class CdmLineageMixin:
             return None
         if side.link_name not in cache:
             try:
-                cache[side.link_name] = self.hook.get_link(side.link_name, cluster_id)
+                cache[side.link_name] = self.lineage_hook.get_link(side.link_name, cluster_id)
             except (CdmApiError, CdmConfigError) as err:
                 log.warning("CDM link %r unreadable, its datasets are named by the link: %s", side.link_name, err)
                 cache[side.link_name] = None

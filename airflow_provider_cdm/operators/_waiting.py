@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, conf
 
 from airflow_provider_cdm import console
+from airflow_provider_cdm.api.counters import COUNTER_NAMES
 from airflow_provider_cdm.api.statuses import JobStatus
 from airflow_provider_cdm.client.exceptions import CdmApiError, CdmJobNotRunningError
 from airflow_provider_cdm.client.models import Submission
@@ -155,8 +156,15 @@ def failure_message(run: RunRef, submission: Mapping[str, Any] | None, fallback:
 
 
 def run_result(run: RunRef, submission: Mapping[str, Any]) -> dict[str, Any]:
-    """What a start task returns (JSON): the run, its status, counters, volumes and times."""
-    counters = dict(submission.get("counters") or {})
+    """What a start task returns (JSON): the run, its status, counters, volumes and times.
+
+    ``counters`` holds every documented counter (None where CDM did not report it, e.g. a success the
+    job list reported, which carries only rows, bytes and files read and written), so its shape does
+    not depend on how the run was read.
+    """
+    counters: dict[str, Any] = dict.fromkeys(COUNTER_NAMES)
+    counters.update(submission.get("counters") or {})
+    rows_written = counters["ROWS_WRITTEN"]
     status = JobStatus.parse(submission.get("status"))
     return {
         "job_name": run.job_name,
@@ -165,7 +173,7 @@ def run_result(run: RunRef, submission: Mapping[str, Any]) -> dict[str, Any]:
         "status": submission.get("status"),
         "progress": submission.get("progress"),
         "rows_read": counters.get("ROWS_READ"),
-        "rows_written": counters.get("ROWS_WRITTEN", submission.get("rows_written")),
+        "rows_written": rows_written if rows_written is not None else submission.get("rows_written"),
         "bytes_read": counters.get("BYTES_READ"),
         "bytes_written": counters.get("BYTES_WRITTEN"),
         "counters": counters,

@@ -255,7 +255,7 @@ class CdmStartJobOperator(CdmLineageMixin, WaitingOperator):
 
     def lineage_job(self, job_name: str, cluster_id: str) -> dict[str, Any]:
         """The job as CDM holds it, with this run's variables in place of its ``${name}`` placeholders."""
-        return _with_run_variables(self.hook.get_job(job_name, cluster_id).definition(), self.variables)
+        return _with_run_variables(self.lineage_hook.get_job(job_name, cluster_id).definition(), self.variables)
 
 
 class CdmCreateAndStartJobOperator(CdmLineageMixin, WaitingOperator):

@@ -148,17 +148,19 @@ class Subscription:
         """Deliver what a job-list entry says; True when it asks for a run read (a confirmation).
 
         When the entry's last run is certainly ours (:meth:`RunRef.pinned_relation`) and a success,
-        the entry is the result: it carries the run's status, dates and counters, and a succeeded run
-        has no error summary to fetch. Anything else that would end the wait is confirmed by a run
-        read: a failure (for its error summary) and a run the entry cannot pin.
+        the entry is the result: it carries the run's status, dates and counters (a succeeded run is
+        at 100%), and a succeeded run has no error summary to fetch. A run read confirms anything
+        else that would end the wait (a failure, for its error summary; a run the entry cannot pin)
+        and a newer run than ours in any status: ours ended, and the run history tells how.
         """
-        if last_run is not None and self.run.pinned_relation(last_run) == 0:
-            ours = dataclasses.replace(last_run, submission_id=self.run.submission_id)
+        relation = self.run.pinned_relation(last_run) if last_run is not None else None
+        if last_run is not None and relation == 0:
+            ours = dataclasses.replace(last_run, submission_id=self.run.submission_id, progress=100.0)
             if self.rules.judge(ours, self.run) is Verdict.SUCCEEDED:
                 self.deliver(RunRead(ours, SOURCE_LIST))
                 return False
         self.deliver(listed)
-        return self.ends_wait(listed.status_text)
+        return relation == 1 or self.ends_wait(listed.status_text)
 
 
 # --- the poller ------------------------------------------------------------------------------------

@@ -87,8 +87,9 @@ def test_the_connection_extra_wins_over_airflow_config_which_wins_over_the_defau
     assert job_url_for(with_extra, "c", "j") == "https://console-intl.huaweicloud.com/x/cn-north-4/j"
 
 
-def test_the_connection_extra_console_url_is_read_and_checked() -> None:
-    from airflow_provider_cdm.client.exceptions import CdmConfigError
+def test_the_connection_extra_console_url_is_read_and_a_bad_one_costs_only_the_link(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     from airflow_provider_cdm.client.settings import CdmSettings
 
     class Conn:
@@ -99,10 +100,25 @@ def test_the_connection_extra_console_url_is_read_and_checked() -> None:
 
     base = {"region": "cn-north-4", "project_id": "p"}
     read = CdmSettings.from_connection(Conn({**base, "console_url": "https://console-intl.huaweicloud.com/"}))
-    assert read.console_url == "https://console-intl.huaweicloud.com"
+    assert job_url_for(read, CLUSTER, "j") == (
+        f"https://console-intl.huaweicloud.com/cdm/?region=cn-north-4#/cdm/clusters/{CLUSTER}/jobs?jobName=j"
+    )
     assert CdmSettings.from_connection(Conn(base)).console_url is None
-    with pytest.raises(CdmConfigError, match="console_url"):
-        CdmSettings.from_connection(Conn({**base, "console_url": "not a url"}))
+    typo = CdmSettings.from_connection(Conn({**base, "console_url": "console-intl.huaweicloud.com"}))  # no scheme
+    ti = RecordingTI()
+    assert persist(task_context(ti), typo, CLUSTER, "j") is None and ti.xcom == {}
+    assert "console_url must be an http(s) URL" in caplog.text
+
+
+def test_a_template_that_cannot_format_costs_only_the_link(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    for template in ("{region.x}", "{job_name[x]}", "{console_url}/{job}"):
+        monkeypatch.setenv("AIRFLOW__CDM__CONSOLE_JOB_URL_TEMPLATE", template)
+        ti = RecordingTI()
+        assert persist(task_context(ti), make_settings(region="cn-north-4"), CLUSTER, "j") is None
+        assert ti.xcom == {}
+    assert caplog.text.count("No CDM console link for this task") == 3
 
 
 def test_persist_pushes_the_url_under_the_links_xcom_key() -> None:

@@ -121,3 +121,16 @@ def test_an_answer_without_the_link_or_of_another_shape_is_refused() -> None:
         link_from_answer({"links": {"name": "pg"}}, "pg")
     with pytest.raises(ResponseShapeError, match="inputs is not a JSON array"):
         Link.from_api({"name": "pg", "link-config-values": {"configs": [{"inputs": "x"}]}})
+
+
+@pytest.mark.parametrize(
+    ("value", "scrubbed"),
+    [
+        ("jdbc:mysql://u:p@ss@h:3306/db", "jdbc:mysql://u:***@h:3306/db"),  # a password holding an @
+        ("jdbc:oracle:thin:scott/tiger@//db:1521/svc", "jdbc:oracle:thin:scott/***@//db:1521/svc"),
+        ("jdbc:oracle:thin:scott/p@ss@db:1521:SID", "jdbc:oracle:thin:scott/***@db:1521:SID"),
+        ("jdbc:oracle:thin:@//db:1521/svc", "jdbc:oracle:thin:@//db:1521/svc"),  # no user: nothing to hide
+    ],
+)
+def test_scrub_hides_passwords_that_hold_an_at_sign_and_oracles_thin_user_password(value: str, scrubbed: str) -> None:
+    assert scrub(value) == scrubbed

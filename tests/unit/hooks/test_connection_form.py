@@ -253,12 +253,12 @@ def test_prefixed_form_keys_are_read(caplog: pytest.LogCaptureFixture) -> None:
     assert "unknown keys" not in caplog.text
 
 
-@pytest.mark.parametrize(
-    ("bare", "chosen"), [("cn-north-4", "cn-north-4"), ("", "ap-southeast-1"), (None, "ap-southeast-1")]
-)
-def test_a_non_blank_bare_key_wins_over_its_prefixed_twin(bare: str | None, chosen: str) -> None:
-    settings = _settings({"region": bare, PREFIX + "region": "ap-southeast-1", "project_id": PROJECT})
-    assert settings.region == chosen
+def test_once_a_form_saved_the_connection_stale_prefixed_keys_are_ignored() -> None:
+    # Airflow 2's form dropped the bare token and verify keys when the user cleared those fields
+    saved = {"region": "cn-north-4", "project_id": PROJECT, "auth_type": "aksk"}
+    stale = {PREFIX + "token": "old-token", PREFIX + "verify": "false", PREFIX + "region": "ap-southeast-1"}
+    settings = _settings({**saved, **stale})
+    assert (settings.region, settings.token, settings.verify, settings.auth_type) == ("cn-north-4", None, True, "aksk")
 
 
 def test_security_token_from_a_prefixed_key_is_masked(
@@ -266,6 +266,12 @@ def test_security_token_from_a_prefixed_key_is_masked(
 ) -> None:
     masked: list[str] = []
     monkeypatch.setattr(hook_module, "mask_secret", masked.append)
-    set_connection("cdm_form", extra={PREFIX + "security_token": SECURITY_TOKEN})
+    legacy = {"region": None, "project_id": None, "cluster_id": None}  # every form field prefixed, as before 2.3
+    legacy |= {
+        PREFIX + "region": "cn-north-4",
+        PREFIX + "project_id": PROJECT,
+        PREFIX + "security_token": SECURITY_TOKEN,
+    }
+    set_connection("cdm_form", extra=legacy)
     assert CdmHook("cdm_form").settings.security_token == SECURITY_TOKEN
     assert SECURITY_TOKEN in masked and SK in masked

@@ -16,7 +16,7 @@ from airflow_provider_cdm.client.models import Job
 from airflow_provider_cdm.job_definition import CdmJobDefinition
 from airflow_provider_cdm.operators.cdm import CdmCreateAndStartJobOperator, CdmStartJobOperator
 from tests.jobs import job_definition
-from tests.unit.operators.helpers import RecordingTI
+from tests.unit.operators.helpers import RecordingTI, use_mocked_cdm
 
 PASSWORD = "pg-pa55word-never-seen"
 CLUSTER = "c-1"
@@ -56,7 +56,7 @@ def pg_link() -> Link:
 def finished_start(hook: FakeHook, **kwargs: Any) -> CdmStartJobOperator:
     """A start operator as after its run: its result known, its hook the fake."""
     operator = CdmStartJobOperator(task_id="migrate", job_name="orders", **kwargs)
-    operator.__dict__["hook"] = hook
+    operator.__dict__["lineage_hook"] = hook
     operator.run_result = {
         "job_name": "orders",
         "cluster_id": CLUSTER,
@@ -192,7 +192,7 @@ def test_the_result_is_read_from_xcom_when_the_operator_object_did_not_run(openl
     assert lineage is not None and lineage.run_facets["cdm_run"].submissionId == 7
     assert ti.pulls == [{"task_ids": "migrate", "key": "return_value", "map_indexes": -1}]
     nothing = CdmStartJobOperator(task_id="x", job_name="orders")
-    nothing.__dict__["hook"] = hook
+    nothing.__dict__["lineage_hook"] = hook
     assert nothing.get_openlineage_facets_on_complete(RecordingTI()) is None
 
 
@@ -208,9 +208,20 @@ def test_create_and_start_names_the_definition_it_sent_without_asking_cdm(openli
     )
     hook = FakeHook({}, {"pg_link": pg_link()})
     operator = CdmCreateAndStartJobOperator(task_id="copy", job=definition, variables={"date": "20261122"})
-    operator.__dict__["hook"] = hook
+    operator.__dict__["lineage_hook"] = hook
     operator.run_result = {"job_name": "one_off", "cluster_id": CLUSTER, "submission_id": 1, "status": "SUCCEEDED"}
     lineage = operator.get_openlineage_facets_on_complete(RecordingTI())
     assert [d.name for d in lineage.inputs] == ["sales.public.orders_20261122"]
     assert [d.name for d in lineage.outputs] == ["one_off/20261122"]
     assert [call[0] for call in hook.calls] == ["get_link"]
+
+
+def test_lineage_reads_cdm_on_a_short_budget_with_the_tasks_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_cdm.operators._lineage import LINEAGE_RETRY, LINEAGE_TIMEOUT_S
+
+    use_mocked_cdm(monkeypatch)
+    operator = CdmStartJobOperator(task_id="t", job_name="orders", hook_params={"region": "cn-north-4"})
+    settings = operator.lineage_hook.settings
+    assert settings.retry == LINEAGE_RETRY and LINEAGE_RETRY.max_elapsed_s <= 10  # OpenLineage's few seconds
+    assert settings.timeout == LINEAGE_TIMEOUT_S and settings.region == "cn-north-4"
+    assert operator.hook.settings.retry != LINEAGE_RETRY  # the task's own calls keep the full policy

@@ -171,3 +171,19 @@ def test_statistics_map_cdm_counters_to_openlineage_fields() -> None:
     }
     assert statistics(counters) == ({"rowCount": 10, "size": 100, "fileCount": 0}, {"rowCount": 9, "size": 90})
     assert statistics({}) == ({}, {})
+
+
+def test_dataset_names_carry_no_credentials() -> None:
+    signed = "https://bob:pw@files.example.com/out/f.csv?AccessKeyId=AK123&Signature=s3cr3t#frag"
+    found = datasets(side("http-connector", "web", inputDirectory=signed), SOURCE, None, CLUSTER)
+    assert found == [DatasetName("cdm://c-1/web", "https://files.example.com/out/f.csv")]
+    assert not any(secret in repr(found) for secret in ("bob", "pw@", "AK123", "s3cr3t"))
+    flagged = datasets(side("ftp-connector", "f", inputDirectory="/in;password=hunter2"), SOURCE, None, CLUSTER)
+    assert "hunter2" not in repr(flagged)
+
+
+def test_a_bad_hdfs_uri_names_the_datasets_by_the_link() -> None:
+    hdfs = side("hdfs-connector", "hdfs_link", outputDirectory="/out/")
+    for uri in ("hdfs://nn:port", "hdfs://[nn"):
+        broken = Link("hdfs_link", "hdfs-connector", {"uri": uri})
+        assert datasets(hdfs, DESTINATION, broken, CLUSTER) == [DatasetName("cdm://c-1/hdfs_link", "/out/")]

@@ -9,6 +9,7 @@ import pytest
 import requests_mock
 from airflow.providers.common.compat.sdk import AirflowException
 
+from airflow_provider_cdm.api.counters import COUNTER_NAMES
 from airflow_provider_cdm.client.models import Submission
 from airflow_provider_cdm.client.runs import RunRef
 from airflow_provider_cdm.operators._waiting import failure_message, progress_line, run_result
@@ -76,7 +77,13 @@ def test_success_returns_the_json_result_without_a_request(cdm: requests_mock.Mo
         "rows_written": 9,
         "bytes_read": 640,
         "bytes_written": 576,
-        "counters": {"ROWS_READ": 10, "ROWS_WRITTEN": 9, "BYTES_READ": 640, "BYTES_WRITTEN": 576},
+        "counters": {
+            **dict.fromkeys(COUNTER_NAMES),  # every documented counter, None where CDM did not report it
+            "ROWS_READ": 10,
+            "ROWS_WRITTEN": 9,
+            "BYTES_READ": 640,
+            "BYTES_WRITTEN": 576,
+        },
         "started_at": "2023-11-14T22:13:21+00:00",
         "ended_at": "2023-11-14T22:13:22+00:00",
     }
@@ -236,4 +243,5 @@ def test_result_and_messages_helpers() -> None:
     assert progress_line(SUCCEEDED) == "SUCCEEDED, 100.0%, 9 rows written, 576 bytes written"
     assert failure_message(RUN, None, "lost") == f"run 7 of CDM job '{JOB}' in cluster {CLUSTER} failed: lost"
     running = run_result(RUN, as_event_submission(7, "RUNNING", write_rows=3))
-    assert (running["ended_at"], running["rows_written"], running["counters"]) == (None, 3, {})
+    assert (running["ended_at"], running["rows_written"]) == (None, 3)
+    assert running["counters"] == dict.fromkeys(COUNTER_NAMES)  # the same keys, whatever CDM reported

@@ -178,6 +178,20 @@ async def test_an_older_run_in_the_list_is_not_taken_for_ours(emu: EmulatorThrea
         assert StatusRules().judge(read.submission, ours).value == "waiting"
 
 
+async def test_a_newer_run_in_the_list_is_read_at_once_whatever_its_status(emu: EmulatorThread) -> None:
+    ours = start(emu, "orders", "SUCCEEDED", duration_s=0.0)
+    await asyncio.sleep(0.01)  # runs of one job are never started within the same millisecond
+    newer = start(emu, "orders")  # still running (STUCK): the list never shows ours again
+    runs = [start(emu, f"stuck-{i}") for i in range(4)]
+    async with subscribed([*runs, ours], poll_interval=0.2) as subscriptions:
+        listed = await answer(subscriptions[4])
+        assert isinstance(listed, Listed) and listed.status in (JobStatus.BOOTING, JobStatus.RUNNING)
+        read = await run_read(subscriptions[4])  # confirmed now, not when the newer run ends
+    assert read.source == "status" and read.submission is not None
+    assert read.submission.submission_id == newer.submission_id
+    assert StatusRules().judge(read.submission, ours).value == "superseded"  # the trigger reads the history
+
+
 async def test_many_ends_are_confirmed_by_status_calls_and_run_history_pages(emu: EmulatorThread) -> None:
     runs = [start(emu, f"load-{i}", "FAILED", duration_s=0.4, error_summary=f"table {i} locked") for i in range(6)]
     async with subscribed(runs, poll_interval=0.2) as subscriptions:
