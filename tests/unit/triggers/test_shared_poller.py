@@ -148,6 +148,7 @@ async def test_a_success_the_list_pins_is_the_result_and_an_unpinned_one_is_conf
     assert from_list.submission is not None and confirmed.submission is not None
     assert from_list.submission.status is JobStatus.SUCCEEDED
     assert from_list.submission.submission_id == ours.submission_id  # the run the entry was pinned to
+    assert from_list.submission.progress == confirmed.submission.progress == 100.0
     for counter in ("ROWS_WRITTEN", "ROWS_READ", "BYTES_WRITTEN", "FILES_WRITTEN"):  # the status call's figures
         assert from_list.submission.counters[counter] == confirmed.submission.counters[counter] > 0
     assert from_list.submission.rows_written == confirmed.submission.rows_written
