@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # Quiet installs; the machine's pip may list extra local indexes that only produce warnings.
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: demo test test-unit test-integration test-browser lint dist-check bench emulator venv clean
+.PHONY: demo test test-unit test-integration test-py310 test-browser lint dist-check bench emulator venv clean
 
 venv: $(VENV)/.installed
 
@@ -32,6 +32,13 @@ test-unit: venv
 
 test-integration: venv
 	$(PY) -m pytest -m integration $(PYTEST_ARGS)
+
+## The suite on the oldest Python the package supports (3.10, where pip picks common-compat 1.20 and the
+## provider's _compat bridge is used), in its own venv.
+PYTHON310 ?= $(firstword $(wildcard /usr/bin/python3.10 /usr/local/bin/python3.10 $(HOME)/.pyenv/versions/3.10*/bin/python3.10))
+test-py310:
+	@test -n "$(PYTHON310)" || { echo "test-py310: no Python 3.10 found; set PYTHON310=/path/to/python3.10"; exit 1; }
+	$(MAKE) test PYTHON=$(PYTHON310) VENV=.venvs/py3.10-airflow-$(AIRFLOW_VERSION)
 
 ## The connection form in Airflow 3's UI, driven in headless Chromium (Debian's /usr/bin/chromium, which
 ## .ci/run installs). SCREENSHOT=docs/img/connection-form.png refreshes the docs' picture of the form.

@@ -314,10 +314,12 @@ async def aload_settings(conn_id: str, *, hook: Any = None, **overrides: Any) ->
     never block the event loop, on Airflow 2.11 and 3.x); the same ``CdmSettings.from_connection``
     builds the settings. ``hook`` (a hook class or instance) is the one whose connection lookup to use.
     """
-    from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+    from airflow.providers.common.compat.connection import get_async_connection
+
+    from airflow_provider_cdm._compat import aextra_dejson
 
     conn = await get_async_connection(conn_id, hook)
-    extra = await get_async_extra_dejson(conn)
+    extra = await aextra_dejson(conn)
     fetched = _FetchedConnection(conn.host, conn.port, conn.login, conn.password, dict(extra or {}))
     return CdmSettings.from_connection(fetched, **overrides)
 

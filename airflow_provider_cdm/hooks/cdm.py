@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+from airflow.providers.common.compat.sdk import BaseHook
 
+from airflow_provider_cdm._compat import mask_secret
 from airflow_provider_cdm.api.errors import ErrorKind
 from airflow_provider_cdm.client import operations as ops
 from airflow_provider_cdm.client.exceptions import CdmApiError, CdmAuthError, CdmConfigError

@@ -378,7 +378,7 @@ async def _amask_secret(secret: str) -> None:
     try:
         from airflow.sdk.log import amask_secret  # type: ignore[import-not-found,unused-ignore]
     except ImportError:  # Airflow 2: masking is in-process, no I/O
-        from airflow.providers.common.compat.sdk import mask_secret
+        from airflow_provider_cdm._compat import mask_secret
 
         mask_secret(secret)
         return
