@@ -18,9 +18,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from airflow.providers.common.compat.sdk import BaseOperatorLink, XCom, conf
+
+from airflow_provider_cdm.client.exceptions import CdmConfigError
+from airflow_provider_cdm.client.settings import http_base_url
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import BaseOperator, TaskInstanceKey
@@ -42,12 +45,10 @@ class ConsoleUrlError(ValueError):
 
 def base_url(value: str, setting: str) -> str:
     """An http(s) base URL without credentials, query or fragment, and without a trailing slash."""
-    parts = urlsplit(value.strip())
-    if parts.username or parts.password:  # checked first: the other message quotes the value
-        raise ConsoleUrlError(f"{setting} must not hold credentials")
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise ConsoleUrlError(f"{setting} must be an http(s) URL such as {DEFAULT_CONSOLE_URL}, got {value!r}")
-    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+    try:
+        return http_base_url(setting, value, DEFAULT_CONSOLE_URL)
+    except CdmConfigError as err:
+        raise ConsoleUrlError(str(err)) from None
 
 
 def console_job_url(

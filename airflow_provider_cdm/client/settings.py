@@ -106,7 +106,7 @@ class CdmSettings:
     console_url: str | None = None  # the Huawei Cloud console's base URL, for links to it (no API calls)
 
     def __post_init__(self) -> None:
-        _http_url("endpoint", self.endpoint)
+        http_base_url("endpoint", self.endpoint)
         check_path_segment("project_id", self.project_id)
         if self.cluster_id is not None:
             check_path_segment("cluster_id", self.cluster_id)
@@ -149,7 +149,7 @@ class CdmSettings:
                 raise CdmConfigError(
                     "iam_endpoint", "missing and no region to derive it from", "an IAM URL or a region"
                 )
-            _http_url("iam_endpoint", self.iam_endpoint)
+            http_base_url("iam_endpoint", self.iam_endpoint)
         else:
             _require("token", self.token, "an IAM token for auth_type 'token'")
         if self.token and self.auth_type != AUTH_TOKEN:
@@ -215,7 +215,8 @@ class CdmSettings:
             raise CdmConfigError("project_id", "missing", "the Huawei Cloud project id of the region")
         return cls(
             endpoint=_with_port(
-                _http_url("endpoint" if endpoint is not None else "host", host), conn.port if endpoint is None else None
+                http_base_url("endpoint" if endpoint is not None else "host", host),
+                conn.port if endpoint is None else None,
             ),
             project_id=project,
             region=region_value,
@@ -287,9 +288,10 @@ def check_path_segment(name: str, value: object, what: str = "id") -> str:
     return value
 
 
-def _http_url(name: str, value: str) -> str:
-    """``value`` as a base URL (scheme, host, optional port and path prefix), without a trailing slash."""
-    expected = "an http(s) URL such as https://cdm.cn-north-4.myhuaweicloud.com"
+def http_base_url(name: str, value: str, example: str = "https://cdm.cn-north-4.myhuaweicloud.com") -> str:
+    """``value`` as a base URL (scheme, host, optional port and path prefix), without a trailing slash;
+    CdmConfigError naming setting ``name`` otherwise (never quoting credentials)."""
+    expected = f"an http(s) URL such as {example}"
     if not isinstance(value, str):
         raise CdmConfigError(name, f"got a {type(value).__name__}", expected)
     parts = urlsplit(value.strip())
@@ -326,7 +328,7 @@ def _with_port(url: str, port: int | None) -> str:
 
 def _iam_base(url: str) -> str:
     """IAM URLs are often written with their "/v3" suffix; the token path adds it."""
-    base = _http_url("iam_endpoint", url)
+    base = http_base_url("iam_endpoint", url)
     return base[: -len("/v3")] if base.endswith("/v3") else base
 
 

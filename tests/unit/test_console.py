@@ -61,6 +61,7 @@ def test_another_site_and_template() -> None:
         ("https://user:pw@console.example.com", "credentials"),
         ("https://user:pw@console.example.com/?q=1", "credentials"),
         ("https://console.example.com/?x=1", "http"),
+        ("https://console.example.com:port", "invalid port"),
     ],
 )
 def test_a_console_address_that_cannot_be_a_base_url_is_refused(base: str, problem: str) -> None:
@@ -107,7 +108,7 @@ def test_the_connection_extra_console_url_is_read_and_a_bad_one_costs_only_the_l
     typo = CdmSettings.from_connection(Conn({**base, "console_url": "console-intl.huaweicloud.com"}))  # no scheme
     ti = RecordingTI()
     assert persist(task_context(ti), typo, CLUSTER, "j") is None and ti.xcom == {}
-    assert "console_url must be an http(s) URL" in caplog.text
+    assert "console_url: got 'console-intl.huaweicloud.com'; expected an http(s) URL" in caplog.text
 
 
 def test_a_template_that_cannot_format_costs_only_the_link(
