@@ -28,6 +28,7 @@ from airflow_provider_cdm.operators.cdm import (
 )
 from airflow_provider_cdm.sensors.cdm import CdmJobStatusSensor
 from tests.jobs import job_definition
+from tests.triggering import run_trigger
 from tests.unit.operators.helpers import RecordingTI, task_context
 
 pytestmark = pytest.mark.integration
@@ -246,11 +247,7 @@ def test_deferrable_defers_with_a_json_only_trigger(emulator: EmulatorProcess, j
     assert deferred.value.method_name == "execute_complete"
     assert deferred.value.kwargs["run"] == kwargs["run"]
 
-    async def first_event() -> Any:
-        async for event in deferred.value.trigger.run():
-            return event.payload
-
-    event = asyncio.run(first_event())
+    event = asyncio.run(run_trigger(deferred.value.trigger))
     result = start(deferrable=True).execute_complete(task_context(), event, **deferred.value.kwargs)
     assert (result["submission_id"], result["status"]) == (run.submission_id, "SUCCEEDED")
 

@@ -18,6 +18,7 @@ from airflow_provider_cdm.hooks.cdm import CdmHook
 from airflow_provider_cdm.operators.cdm import CdmStartJobOperator
 from airflow_provider_cdm.triggers.cdm import CdmJobStatusTrigger
 from tests.jobs import job_definition
+from tests.triggering import run_trigger
 from tests.unit.operators.helpers import task_context
 
 pytestmark = pytest.mark.integration
@@ -84,13 +85,7 @@ def test_a_trigger_outlasts_an_outage(emulator: EmulatorProcess) -> None:
     )
     outage = outage_after(emulator, 0.3)
 
-    async def first_event() -> dict[str, Any]:
-        try:
-            return next(iter([event.payload async for event in trigger.run()]))
-        finally:
-            await trigger.cleanup()
-
-    event = asyncio.run(first_event())
+    event = asyncio.run(run_trigger(trigger))
     outage.join()
     assert event["status"] == "success", event["message"]
     assert emulator.stats()["faults"].get("error", 0) > 0

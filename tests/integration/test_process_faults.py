@@ -39,6 +39,7 @@ from airflow_provider_cdm.operators.cdm import (
 )
 from airflow_provider_cdm.triggers.cdm import CdmJobStatusTrigger
 from tests.jobs import job_definition
+from tests.triggering import run_trigger
 from tests.unit.operators.helpers import RecordingTI, task_context
 from tests.unit.triggers.helpers import ScriptedFaults
 
@@ -135,15 +136,6 @@ def rebuilt(trigger: CdmJobStatusTrigger) -> CdmJobStatusTrigger:
     return CdmJobStatusTrigger(**json.loads(json.dumps(kwargs)))
 
 
-async def event_of(trigger: CdmJobStatusTrigger) -> dict[str, Any]:
-    try:
-        events = [event async for event in trigger.run()]
-    finally:
-        await trigger.cleanup()
-    assert len(events) == 1
-    return dict(events[0].payload)
-
-
 def resume(deferred: TaskDeferred, operator: Any, ti: RecordingTI, event: dict[str, Any]) -> Any:
     """The method the task deferred to, on a new instance of it (a resumed task runs in a new process)."""
     return getattr(operator, deferred.method_name)(task_context(ti), event=event, **(deferred.kwargs or {}))
@@ -202,7 +194,7 @@ def test_a_deferred_task_times_out_at_its_deadline_and_stops_the_run(emulator: E
     ti = RecordingTI()
     with pytest.raises(TaskDeferred) as deferred:
         start(deferrable=True, timeout=1.5, poll_interval=0.2).execute(task_context(ti))
-    event = asyncio.run(event_of(rebuilt(deferred.value.trigger)))
+    event = asyncio.run(run_trigger(rebuilt(deferred.value.trigger)))
     assert event["status"] == "timeout" and event["submission"]["status"] == "RUNNING"
     with pytest.raises(CdmJobTimeoutError) as raised:
         resume(deferred.value, start(deferrable=True, timeout=1.5), ti, event)
@@ -239,7 +231,7 @@ def test_a_restarted_triggerer_resumes_the_run_without_a_new_start(emulator: Emu
     emulator.set_faults(latency_s=1.0)  # every answer takes a second: the restart comes mid-request
 
     async def killed_mid_request() -> None:
-        watching = asyncio.ensure_future(event_of(rebuilt(deferred.value.trigger)))
+        watching = asyncio.ensure_future(run_trigger(rebuilt(deferred.value.trigger)))
         deadline = time.monotonic() + 30
         while not emulator.stats()["faults"].get("latency") and time.monotonic() < deadline:
             await asyncio.sleep(0.05)  # until the emulator holds one of its requests
@@ -250,7 +242,7 @@ def test_a_restarted_triggerer_resumes_the_run_without_a_new_start(emulator: Emu
 
     asyncio.run(killed_mid_request())  # the first triggerer's event loop, gone
     emulator.clear_faults()
-    event = asyncio.run(event_of(rebuilt(deferred.value.trigger)))  # the next triggerer's
+    event = asyncio.run(run_trigger(rebuilt(deferred.value.trigger)))  # the next triggerer's
     result = resume(deferred.value, start(deferrable=True), ti, event)
     assert (result["status"], result["submission_id"]) == ("SUCCEEDED", runs(emulator)[0]["submission_id"])
     assert emulator.stats()["starts"] == {JOB: 1}
@@ -266,7 +258,7 @@ def test_a_retried_deferrable_task_attaches_to_the_run_its_first_try_started(emu
     with pytest.raises(TaskDeferred) as second:
         start(deferrable=True, poll_interval=0.1).execute(task_context(ti))
     assert second.value.kwargs["run"] == first.value.kwargs["run"]
-    event = asyncio.run(event_of(rebuilt(second.value.trigger)))
+    event = asyncio.run(run_trigger(rebuilt(second.value.trigger)))
     result = resume(second.value, start(deferrable=True), ti, event)
     assert (result["status"], result["submission_id"]) == ("SUCCEEDED", first.value.kwargs["run"]["submission_id"])
     assert emulator.stats()["starts"] == {JOB: 1}
@@ -288,7 +280,7 @@ def test_a_retry_after_a_crash_mid_start_attaches(
     try:
         result = retry.execute(task_context(ti))
     except TaskDeferred as deferred:
-        event = asyncio.run(event_of(rebuilt(deferred.trigger)))
+        event = asyncio.run(run_trigger(rebuilt(deferred.trigger)))
         result = resume(deferred, start(deferrable=True), ti, event)
     (run,) = runs(threaded)
     assert (result["status"], result["submission_id"]) == ("SUCCEEDED", run["submission_id"])

@@ -52,6 +52,7 @@ from airflow_provider_cdm.operators.cdm import (
 from airflow_provider_cdm.sensors.cdm import CdmJobStatusSensor
 from airflow_provider_cdm.triggers.cdm import CdmJobStatusTrigger
 from tests.jobs import job_definition
+from tests.triggering import run_trigger
 from tests.unit.operators.helpers import RecordingTI, task_context
 
 pytestmark = pytest.mark.integration
@@ -234,15 +235,7 @@ def finish_deferral(evidence: Evidence, where: str, operator: Any, deferred: Tas
     trigger = CdmJobStatusTrigger(**kwargs)
     TOKEN_CACHE.clear()  # a triggerer is another process: the trigger fetches its own IAM token (async)
 
-    async def first_event() -> dict[str, Any]:
-        try:
-            async for event in trigger.run():
-                return dict(event.payload)
-        finally:
-            await trigger.cleanup()
-        raise AssertionError("the trigger fired no event")
-
-    event = asyncio.run(first_event())
+    event = asyncio.run(run_trigger(trigger))
     evidence.value(f"{where}: trigger event", event)
     return getattr(operator, deferred.method_name)(task_context(ti), event, **(deferred.kwargs or {}))
 
@@ -416,15 +409,7 @@ def revoked_tokens(evidence: Evidence, emulator: EmulatorProcess) -> None:
     run = {"job_name": "secrets_revoked", "cluster_id": emulator.cluster_id, "submission_id": 1}
     trigger = CdmJobStatusTrigger(run=run, end_time=time.time() + 30, poll_interval=POLL, cdm_conn_id="cdm_token")
 
-    async def first_event() -> dict[str, Any]:
-        try:
-            async for event in trigger.run():
-                return dict(event.payload)
-        finally:
-            await trigger.cleanup()
-        raise AssertionError("no event")
-
-    event = evidence.value("trigger event with a revoked token", asyncio.run(first_event()))
+    event = evidence.value("trigger event with a revoked token", asyncio.run(run_trigger(trigger)))
     assert event["status"] == "error" and "APIG.1002" in event["message"], event
     evidence.kinds.add("trigger error event")
 

@@ -9,7 +9,6 @@ import json
 import random
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -20,6 +19,7 @@ from airflow_provider_cdm.emulator.testing import EmulatorProcess, run_emulator
 from airflow_provider_cdm.hooks.cdm import CdmHook
 from airflow_provider_cdm.triggers.cdm import CdmJobStatusTrigger
 from tests.jobs import job_definition
+from tests.triggering import run_trigger
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -55,15 +55,6 @@ def start_jobs(emulator: EmulatorProcess) -> tuple[list[RunRef], dict[str, str]]
     return runs, outcomes
 
 
-async def event_of(trigger: CdmJobStatusTrigger) -> dict[str, Any]:
-    try:
-        events = [event async for event in trigger.run()]
-    finally:
-        await trigger.cleanup()
-    assert len(events) == 1
-    return dict(events[0].payload)
-
-
 async def test_150_triggers_share_the_quota_without_a_single_429(
     quota_emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -85,7 +76,7 @@ async def test_150_triggers_share_the_quota_without_a_single_429(
             )
         )
     began = time.monotonic()
-    events = await asyncio.gather(*(event_of(trigger) for trigger in triggers))
+    events = await asyncio.gather(*(run_trigger(trigger) for trigger in triggers))
     elapsed = time.monotonic() - began
 
     for trigger, event in zip(triggers, events, strict=True):

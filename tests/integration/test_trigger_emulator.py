@@ -15,6 +15,7 @@ from airflow_provider_cdm.emulator.testing import EmulatorProcess
 from airflow_provider_cdm.hooks.cdm import CdmHook
 from airflow_provider_cdm.triggers.cdm import CdmJobStatusTrigger
 from tests.jobs import job_definition
+from tests.triggering import run_trigger
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -37,18 +38,9 @@ def trigger_for(run: RunRef, timeout_s: float = 15.0, **kwargs: Any) -> CdmJobSt
     return CdmJobStatusTrigger(run=run.to_json(), end_time=time.time() + timeout_s, **values)
 
 
-async def event_of(trigger: CdmJobStatusTrigger) -> dict[str, Any]:
-    try:
-        events = [event async for event in trigger.run()]
-    finally:
-        await trigger.cleanup()
-    assert len(events) == 1
-    return dict(events[0].payload)
-
-
 async def test_a_run_that_succeeds(emulator: EmulatorProcess) -> None:
     run = start(emulator, "daily orders")
-    event = await event_of(trigger_for(run))
+    event = await run_trigger(trigger_for(run))
     assert (event["status"], event["run"]) == ("success", run.to_json())
     assert event["submission"]["status"] == "SUCCEEDED"
     assert event["submission"]["rows_written"] > 0
@@ -56,7 +48,7 @@ async def test_a_run_that_succeeds(emulator: EmulatorProcess) -> None:
 
 async def test_a_scripted_failure_reports_cdms_summary(emulator: EmulatorProcess) -> None:
     run = start(emulator, "daily orders", "FAILED", error_summary="Cdm.0037: source link unreachable")
-    event = await event_of(trigger_for(run))
+    event = await run_trigger(trigger_for(run))
     assert event["status"] == "failed"
     assert "Cdm.0037: source link unreachable" in event["message"]
 
@@ -64,7 +56,7 @@ async def test_a_scripted_failure_reports_cdms_summary(emulator: EmulatorProcess
 async def test_a_stuck_run_times_out_at_the_deadline(emulator: EmulatorProcess) -> None:
     run = start(emulator, "daily orders", "STUCK")
     trigger = trigger_for(run, timeout_s=1.0, poll_interval=5.0)
-    event = await event_of(trigger)
+    event = await run_trigger(trigger)
     assert event["status"] == "timeout"
     assert time.time() - trigger.end_time < 0.5
     assert event["submission"]["status"] == "RUNNING"
@@ -87,7 +79,7 @@ async def test_a_rebuilt_trigger_resumes_the_run_with_exactly_one_start(emulator
 
     classpath, kwargs = first.serialize()
     assert classpath == "airflow_provider_cdm.triggers.cdm.CdmJobStatusTrigger"
-    event = await event_of(CdmJobStatusTrigger(**json.loads(json.dumps(kwargs))))
+    event = await run_trigger(CdmJobStatusTrigger(**json.loads(json.dumps(kwargs))))
     assert event["status"] == "success"
     assert event["submission"]["submission_id"] == run.submission_id
     stats = emulator.stats()

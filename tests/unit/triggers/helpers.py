@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -55,18 +54,6 @@ def make_trigger(run: RunRef, *, timeout_s: float = 10.0, **kwargs: Any) -> CdmJ
     values: dict[str, Any] = {"poll_interval": 0.05, "hook_params": HOOK_PARAMS}
     values.update(kwargs)
     return CdmJobStatusTrigger(run=run.to_json(), end_time=time.time() + timeout_s, **values)
-
-
-async def run_trigger(trigger: CdmJobStatusTrigger) -> dict[str, Any]:
-    """Run the trigger to its end as the triggerer would (cleanup afterwards); its one event's payload."""
-    try:
-        events = [event async for event in trigger.run()]
-    finally:
-        await trigger.cleanup()
-    assert len(events) == 1, events
-    payload: dict[str, Any] = events[0].payload
-    json.dumps(payload)  # the event must be JSON
-    return payload
 
 
 def requests_of(emulator: EmulatorThread, operation: str) -> dict[str, int]:

@@ -29,7 +29,8 @@ from airflow_provider_cdm.triggers import _shared_poller
 from airflow_provider_cdm.triggers._shared_poller import Listed, RunRead, Subscription, common_prefix, pollers
 from airflow_provider_cdm.triggers.cdm import CdmJobStatusTrigger
 from tests.jobs import job_definition
-from tests.unit.triggers.helpers import HOOK_PARAMS, make_trigger, requests_of, run_trigger
+from tests.triggering import run_trigger
+from tests.unit.triggers.helpers import HOOK_PARAMS, make_trigger, requests_of
 
 pytestmark = pytest.mark.asyncio
 

@@ -20,14 +20,8 @@ from airflow_provider_cdm.emulator.runs import STOPPED_BY_USER
 from airflow_provider_cdm.emulator.testing import EmulatorThread
 from airflow_provider_cdm.hooks.cdm import CdmHook
 from airflow_provider_cdm.triggers.cdm import CdmJobStatusTrigger
-from tests.unit.triggers.helpers import (
-    ScriptedFaults,
-    make_trigger,
-    requests_of,
-    run_trigger,
-    start_job,
-    wait_for,
-)
+from tests.triggering import run_trigger
+from tests.unit.triggers.helpers import ScriptedFaults, make_trigger, requests_of, start_job, wait_for
 
 pytestmark = pytest.mark.asyncio
 
