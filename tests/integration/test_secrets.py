@@ -25,7 +25,6 @@ import asyncio
 import json
 import logging
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -51,6 +50,7 @@ from airflow_provider_cdm.operators.cdm import (
 )
 from airflow_provider_cdm.sensors.cdm import CdmJobStatusSensor
 from airflow_provider_cdm.triggers.cdm import CdmJobStatusTrigger
+from tests.errors import error_text
 from tests.jobs import job_definition
 from tests.triggering import run_trigger
 from tests.unit.operators.helpers import RecordingTI, task_context
@@ -145,21 +145,6 @@ class Evidence:
     def value(self, where: str, value: Any) -> Any:
         self.values.append((where, value))
         return value
-
-
-def error_text(err: BaseException) -> str:
-    """str, repr and the formatted traceback of an error and of every chained cause or context."""
-    texts = ["".join(traceback.format_exception(err))]
-    pending: list[BaseException | None] = [err]
-    seen: set[int] = set()
-    while pending:
-        item = pending.pop()
-        if item is None or id(item) in seen:
-            continue
-        seen.add(id(item))
-        texts += [str(item), repr(item)]
-        pending += [item.__cause__, item.__context__]
-    return "\n".join(texts)
 
 
 def found(text: str, forbidden: tuple[str, ...] = FORBIDDEN) -> list[str]:

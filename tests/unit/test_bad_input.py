@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +40,7 @@ from airflow_provider_cdm.operators.cdm import (
 )
 from airflow_provider_cdm.sensors.cdm import CdmJobStatusSensor
 from airflow_provider_cdm.triggers.cdm import CdmJobStatusTrigger
+from tests.errors import error_text
 from tests.jobs import job_definition
 from tests.unit.operators.helpers import RecordingTI, task_context
 
@@ -1195,18 +1195,9 @@ ROWS: list[Row] = [
 
 
 def secrets_in(err: BaseException) -> list[str]:
-    """The credentials found in an error's text: str and repr of it and of every chained cause."""
-    texts = ["".join(traceback.format_exception(err))]
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [err]
-    while pending:
-        item = pending.pop()
-        if item is None or id(item) in seen:
-            continue
-        seen.add(id(item))
-        texts += [str(item), repr(item)]
-        pending += [item.__cause__, item.__context__]
-    return [secret for secret in SECRETS if any(secret in text for text in texts)]
+    """The credentials found in an error's text: str, repr and traceback of it and of every chained cause."""
+    text = error_text(err)
+    return [secret for secret in SECRETS if secret in text]
 
 
 @pytest.fixture(scope="module")
