@@ -66,13 +66,48 @@ CONFIG: dict[str, Any] = {
     "cdm": {
         "description": "Huawei Cloud CDM provider (airflow-provider-cdm).",
         "options": {
-            "quota_share": {
+            "triggerer_quota_share": {
                 "description": "Share of each documented per-user CDM API quota that one triggerer process "
-                "uses for its shared pollers (0 < share <= 1); the rest is left to workers and other clients.",
+                "allows itself for its shared pollers (0 < share <= 1). With two or more triggerers, or other "
+                "clients on the same credentials, each process lowers its rate when CDM answers 429 and raises "
+                "it again slowly, so they settle within the quota together.",
+                "version_added": "0.2.0",
+                "type": "float",
+                "example": "0.8",
+                "default": "0.6",
+            },
+            "worker_quota_share": {
+                "description": "Share of each documented per-user CDM API quota that one worker process (a task, "
+                "or a hook in any process) allows itself (0 < share <= 1); it adapts to 429s as the "
+                "triggerer's does. A throttled call keeps trying (300 s by default) and a throttled wait keeps "
+                "waiting: throttling costs a task time, never the task.",
+                "version_added": "0.2.0",
+                "type": "float",
+                "example": "0.3",
+                "default": "0.2",
+            },
+            "quota_share": {
+                "description": "The former name of triggerer_quota_share, read when that option is not set.",
                 "version_added": "0.1.0",
                 "type": "float",
                 "example": "0.5",
-                "default": "0.8",
+                "default": None,
+            },
+            "client_pacing": {
+                "description": "Pace CDM calls within the quota shares (default true). Turn it off only for a CDM "
+                "that enforces no quotas, such as the provider's emulator without --quotas.",
+                "version_added": "0.2.0",
+                "type": "boolean",
+                "example": "False",
+                "default": "True",
+            },
+            "progress_log_interval": {
+                "description": "Seconds between progress lines at INFO while a wait's status does not change (a "
+                "change is always logged at once; the lines in between go to DEBUG).",
+                "version_added": "0.2.0",
+                "type": "float",
+                "example": "300",
+                "default": "60",
             },
             "console_url": {
                 "description": "Base address of the Huawei Cloud console for the tasks' CDM console links, "

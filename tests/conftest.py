@@ -18,6 +18,9 @@ os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="cdm-tests-airflow-home-")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "example_dags")
 os.environ.pop("AIRFLOW_CONN_CDM_DEFAULT", None)
+# The session's emulator enforces no quotas, and many tests poll every few milliseconds: calls are not
+# paced unless a test is about pacing (it sets AIRFLOW__CDM__CLIENT_PACING=True, or passes a limiter).
+os.environ["AIRFLOW__CDM__CLIENT_PACING"] = "False"
 
 # The emulator's IAM user, for password-auth tests.
 IAM_USER, IAM_PASSWORD, IAM_DOMAIN = "etl_user", "iam-password-for-tests", "etl_account"

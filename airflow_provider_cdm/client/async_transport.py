@@ -41,7 +41,7 @@ from airflow_provider_cdm.client.reconcile import Probe
 from airflow_provider_cdm.client.retry import AttemptFailure, parse_retry_after
 from airflow_provider_cdm.client.settings import CdmSettings, settings_keywords
 from airflow_provider_cdm.client.transport import (
-    USER_AGENT,
+    ASYNC_USER_AGENT,
     CallAttempts,
     NoAnswer,
     check_token_answer,
@@ -257,7 +257,7 @@ def _build_client(settings: CdmSettings) -> httpx.AsyncClient:
         verify=verify,
         timeout=timeout,
         mounts=mounts or None,
-        headers={"User-Agent": USER_AGENT},
+        headers={"User-Agent": ASYNC_USER_AGENT},
         follow_redirects=False,
     )
 

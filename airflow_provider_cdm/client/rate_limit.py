@@ -1,32 +1,44 @@
 """Client-side pacing of CDM calls within Huawei's per-user, per-minute API quotas.
 
-One :class:`QuotaLimiter` per credentials identity, process-wide (every async transport that sends
-with the same credentials to the same endpoint shares it, whichever event loop or thread it runs
-on), holding one pacer per quota group. The quota numbers come from ``api.endpoints``
-(``quota_per_minute`` and ``quota_group``); endpoints without a quota are not paced.
+One :class:`QuotaLimiter` per credentials identity and role, process-wide (every transport of that role
+that sends with the same credentials to the same endpoint shares it, whichever event loop or thread it
+runs on), holding one pacer per quota group. The quota numbers come from ``api.endpoints``
+(``quota_per_minute`` and ``quota_group``); endpoints without a quota are not paced. The two roles are
+the workers' sync transport and the triggerer's async one: each takes its own share of every quota
+(``[cdm] worker_quota_share`` and ``[cdm] triggerer_quota_share``, read in :mod:`.quota_shares`).
 
 Each pacer is a token bucket in its GCRA form (a "theoretical arrival time"): calls go out at
-``share x quota / 60`` per second sustained (80% of the quota by default, leaving headroom for other
-clients of the same user), with bursts of at most ``BURST_S`` seconds' worth of calls. Any 60 s window
-therefore holds at most ``burst + 60 x rate`` calls: with the documented 120/min and the default share,
-8 + 96 = 104 < 120.
+``share x quota / 60`` per second sustained, with bursts of at most ``BURST_S`` seconds' worth of
+calls. Any 60 s window therefore holds at most ``burst + 60 x rate`` calls: with the documented 120/min
+and a share of 80%, 8 + 96 = 104 < 120.
 
-A 429 that still arrives (other clients using the same quota) backs the pacer off: the rate halves
-(down to ``MIN_RATE_FACTOR`` of it), nothing is sent for ``Retry-After`` seconds (or
-``THROTTLED_PAUSE_S``: Huawei advises retrying "after a few seconds"), calls already waiting take new
-places behind the pause, and the rate recovers linearly over ``RECOVERY_S``.
+The quota is the user's, not the process's: other processes (more workers, a second triggerer for high
+availability, other tools) spend it too, and no process can see them. So the share adapts to the 429s
+each process sees, as TCP adapts to losses:
 
-Nothing here imports Airflow or an HTTP library; the clock and the sleep are injectable (tests).
+* a 429 halves the rate this process allowed itself or, if lower, the rate it actually sent at over the
+  last minute (never below ``MIN_RATE_FACTOR`` of the configured rate), and sets a **ceiling** at 90%
+  of the rate at which the 429 came;
+* nothing is sent for ``Retry-After`` seconds (or ``THROTTLED_PAUSE_S``: Huawei advises retrying "after
+  a few seconds"; doubled for each further 429 that follows right after a pause, as the quota window
+  is then still full), and calls already waiting take new places behind the pause;
+* the rate recovers linearly (from zero to the configured rate over ``RECOVERY_S``) up to the ceiling,
+  and the ceiling itself rises slowly (over ``PROBE_S``), so processes that share a quota settle
+  just under it together, and one left alone regains its whole share within ``PROBE_S``.
+
+Nothing here imports Airflow or an HTTP library; the clock and the sleeps are injectable (tests).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -37,17 +49,29 @@ from airflow_provider_cdm.client.settings import AUTH_AKSK, AUTH_PASSWORD, CdmSe
 
 DEFAULT_QUOTA_SHARE = 0.8  # of each documented quota, sustained
 BURST_S = 5.0  # a burst holds at most this many seconds' worth of calls
-BACKOFF_FACTOR = 0.5  # the rate after a 429, relative to the rate before it
+BACKOFF_FACTOR = 0.5  # the rate after a 429, relative to the rate before it (or the rate used, if lower)
+CEILING_FACTOR = 0.75  # the rate a recovery stops at, relative to the rate at which a 429 came
 MIN_RATE_FACTOR = 0.1  # the rate never drops below this share of the configured rate
-RECOVERY_S = 60.0  # time to grow back from zero to the configured rate (linear)
+RECOVERY_S = 60.0  # time to grow back from zero to the configured rate (linear), up to the ceiling
+PROBE_S = 2400.0  # time for the ceiling to rise from zero to the configured rate (linear)
+USE_WINDOW_S = 60.0  # the rate a process used is measured over this window (CDM's quota window)
 THROTTLED_PAUSE_S = 2.0  # silence after a 429 that carries no Retry-After
-MAX_PAUSE_S = 60.0  # cap on a Retry-After pause
+MAX_PAUSE_S = 60.0  # cap on a pause after a 429
+STREAK_GAP_S = 5.0  # a 429 this soon after the previous one's pause continues its streak
 
 
 class CallLimiter(Protocol):
-    """What a transport needs: wait for a call's turn, and hear about a 429."""
+    """What the async transport needs: wait for a call's turn, and hear about a 429."""
 
     async def acquire(self, endpoint: Endpoint) -> None: ...
+
+    def throttled(self, endpoint: Endpoint, retry_after: float | None = None) -> None: ...
+
+
+class BlockingCallLimiter(Protocol):
+    """What the sync transport needs: the same, waiting by blocking the calling thread."""
+
+    def acquire_blocking(self, endpoint: Endpoint, sleep: Callable[[float], None] = ...) -> None: ...
 
     def throttled(self, endpoint: Endpoint, retry_after: float | None = None) -> None: ...
 
@@ -72,9 +96,15 @@ class Pacer:
     def __init__(self, per_minute: int, share: float, now: float) -> None:
         self.per_minute = per_minute
         self.share = share
-        self._factor = 1.0
+        self._factor = 1.0  # the allowed rate, relative to the configured one
+        self._ceiling = 1.0  # where a recovery of _factor stops
         self._factor_at = now
+        self._born = now
         self._tat = -math.inf  # theoretical arrival time of the next call
+        self._sent: deque[float] = deque()  # send times of the calls of the last USE_WINDOW_S
+        self._throttled_at = -math.inf  # the last 429
+        self._pause = 0.0  # the pause after it
+        self._streak = 0  # 429s in a row, each right after the previous one's pause
         self.epoch = 0  # bumped by a 429: callers waiting on older tickets take new ones
         self.throttles = 0
 
@@ -98,27 +128,57 @@ class Pacer:
         tolerance = (self.burst - 1) * interval
         send_at = max(now, self._tat - tolerance)
         self._tat = max(self._tat, send_at) + interval
+        self._forget_sent(now)
+        self._sent.append(send_at)
         return _Ticket(send_at, self._tat, self.epoch)
+
+    def used_rate(self, now: float) -> float:
+        """Calls per second this pacer let out over the last minute (or its life, if shorter)."""
+        self._forget_sent(now)
+        sent = sum(1 for moment in self._sent if moment <= now)
+        return sent / max(BURST_S, min(USE_WINDOW_S, now - self._born))
 
     def release(self, ticket: _Ticket, now: float) -> None:
         """Give back a place nobody used (only the last one taken can be given back)."""
         if ticket.epoch == self.epoch and ticket.tat == self._tat:
             self._tat -= 1.0 / self.rate(now)
+            with contextlib.suppress(ValueError):
+                self._sent.remove(ticket.send_at)
 
     def throttle(self, now: float, retry_after: float | None) -> None:
-        """A 429 arrived: slow down, pause, and send waiting callers behind the pause."""
+        """A 429 arrived: slow down below where it came, pause, and send waiting callers behind the pause.
+
+        A 429 right after the pause of the previous one (a streak: the quota window is still full of
+        older calls) doubles the pause instead of lowering the rate again.
+        """
         self._recover(now)
-        self._factor = max(MIN_RATE_FACTOR, self._factor * BACKOFF_FACTOR)
-        self._factor_at = now
-        pause = THROTTLED_PAUSE_S if retry_after is None else min(max(retry_after, 0.0), MAX_PAUSE_S)
+        if now - self._throttled_at <= self._pause + STREAK_GAP_S:
+            self._streak += 1
+        else:
+            at = min(self._factor, self.used_rate(now) / self.configured_rate)
+            self._ceiling = max(MIN_RATE_FACTOR, at * CEILING_FACTOR)
+            self._factor = max(MIN_RATE_FACTOR, at * BACKOFF_FACTOR)
+            self._streak = 0
+        self._factor_at = self._throttled_at = now
+        if retry_after is None:
+            pause = min(THROTTLED_PAUSE_S * 2**self._streak, MAX_PAUSE_S)
+        else:
+            pause = min(max(retry_after, 0.0), MAX_PAUSE_S)
+        self._pause = pause
         tolerance = (self.burst - 1) / self.rate(now)
         self._tat = now + pause + tolerance  # the first call after the pause, then one per interval
         self.epoch += 1
         self.throttles += 1
 
+    def _forget_sent(self, now: float) -> None:
+        while self._sent and self._sent[0] <= now - USE_WINDOW_S:
+            self._sent.popleft()
+
     def _recover(self, now: float) -> None:
-        if self._factor < 1.0 and now > self._factor_at:
-            self._factor = min(1.0, self._factor + (now - self._factor_at) / RECOVERY_S)
+        if now > self._factor_at:
+            elapsed = now - self._factor_at
+            self._ceiling = min(1.0, self._ceiling + elapsed / PROBE_S)
+            self._factor = min(self._ceiling, self._factor + elapsed / RECOVERY_S)
         self._factor_at = max(self._factor_at, now)
 
 
@@ -189,6 +249,26 @@ class QuotaLimiter:
                     return
             # a 429 arrived while this call waited: queue again behind the pause
 
+    def acquire_blocking(self, endpoint: Endpoint, sleep: Callable[[float], None] = time.sleep) -> None:
+        """:meth:`acquire` for a thread that may block (the sync transport): the same places, the same rules."""
+        while True:
+            with self._lock:
+                pacer = self._pacer(endpoint)
+                if pacer is None:
+                    return
+                ticket = pacer.reserve(self._clock())
+                delay = ticket.send_at - self._clock()
+            if delay > 0:
+                try:
+                    sleep(delay)
+                except BaseException:  # interrupted (a task killed or timed out): the place goes back
+                    with self._lock:
+                        pacer.release(ticket, self._clock())
+                    raise
+            with self._lock:
+                if pacer.epoch == ticket.epoch:
+                    return
+
     def throttled(self, endpoint: Endpoint, retry_after: float | None = None) -> None:
         """A 429 answered a call to ``endpoint``: back that quota group's pacer off."""
         with self._lock:
@@ -224,13 +304,15 @@ def credentials_identity(settings: CdmSettings) -> str:
     return hashlib.sha256(json.dumps([settings.endpoint, *who]).encode()).hexdigest()
 
 
-_LIMITERS: dict[str, QuotaLimiter] = {}
+ROLE_TRIGGERER = "triggerer"  # the async transport: triggers in the triggerer
+ROLE_WORKER = "worker"  # the sync transport: tasks on workers (and hooks anywhere)
+_LIMITERS: dict[tuple[str, str], QuotaLimiter] = {}
 _LIMITERS_LOCK = threading.Lock()
 
 
-def shared_limiter(settings: CdmSettings, share: float | None = None) -> QuotaLimiter:
-    """The process-wide limiter of ``settings``' credentials; ``share`` (when given) becomes its share."""
-    key = credentials_identity(settings)
+def shared_limiter(settings: CdmSettings, share: float | None = None, *, role: str = ROLE_TRIGGERER) -> QuotaLimiter:
+    """The process-wide limiter of ``settings``' credentials in ``role``; ``share`` (when given) becomes its share."""
+    key = (role, credentials_identity(settings))
     with _LIMITERS_LOCK:
         limiter = _LIMITERS.get(key)
         if limiter is None:
@@ -249,6 +331,9 @@ def reset_shared_limiters() -> None:
 
 __all__ = [
     "DEFAULT_QUOTA_SHARE",
+    "ROLE_TRIGGERER",
+    "ROLE_WORKER",
+    "BlockingCallLimiter",
     "CallLimiter",
     "QuotaLimiter",
     "check_share",

@@ -8,8 +8,12 @@ any other 4xx, a 5xx carrying a CDM code of a definite refusal (see ``answers.ht
 valid JSON answer of the wrong shape. Backoff is exponential with full jitter, capped at
 ``max_backoff_s``; ``Retry-After`` (seconds or HTTP date) replaces it and is honoured as asked, not
 capped: when it asks for more than the time budget has left, the loop gives up at once with the
-failure (e.g. :class:`CdmThrottledError`) instead of spending attempts early. Attempts and total
-time are both bounded. tenacity is imported only when a request is made.
+failure instead of spending attempts early. Attempts and total time are both bounded.
+
+Throttling (HTTP 429: the request certainly did not reach CDM) has a budget of its own: attempts
+answered 429 do not count towards ``max_attempts``, and the call keeps trying for ``throttled_s``
+(300 s by default, five times CDM's 60 s quota window) from its first attempt, so a burst of
+throttling costs a task time, never the task. tenacity is imported only when a request is made.
 """
 
 from __future__ import annotations
@@ -71,12 +75,19 @@ def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, AttemptFailure) and exc.retryable
 
 
+def is_throttled(exc: BaseException | None) -> bool:
+    """Whether a failed attempt was answered 429 (throttled: CDM never saw the request)."""
+    return isinstance(exc, AttemptFailure) and exc.error.http_status == 429
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounds and pacing of retries. ``max_attempts`` counts the first attempt."""
+    """Bounds and pacing of retries. ``max_attempts`` counts the first attempt; attempts answered 429
+    count against ``throttled_s`` (the time from the first attempt) instead."""
 
     max_attempts: int = 8
     max_elapsed_s: float = 120.0
+    throttled_s: float = 300.0
     initial_backoff_s: float = 1.0
     max_backoff_s: float = 30.0
     exponential_base: float = 2.0
@@ -85,7 +96,7 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
             raise CdmConfigError("retry.max_attempts", f"got {self.max_attempts!r}", "an integer >= 1")
-        for name in ("max_elapsed_s", "exponential_base", "initial_backoff_s", "max_backoff_s"):
+        for name in ("max_elapsed_s", "throttled_s", "exponential_base", "initial_backoff_s", "max_backoff_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise CdmConfigError(f"retry.{name}", f"got {value!r}", "a number >= 0")
@@ -111,14 +122,18 @@ class RetryPolicy:
         ceiling = min(self.max_backoff_s, grown)
         return ceiling * rng() if self.jitter else ceiling
 
-    def delay_s(self, attempt: int, retry_after: float | None, elapsed_s: float) -> float:
+    def budget_s(self, *, throttled: bool = False) -> float:
+        """The time a call may spend from its first attempt: longer while CDM throttles it."""
+        return self.throttled_s if throttled else self.max_elapsed_s
+
+    def delay_s(self, attempt: int, retry_after: float | None, elapsed_s: float, *, throttled: bool = False) -> float:
         """The wait before the next attempt: ``Retry-After`` as asked, else the backoff; within the time budget."""
         delay = retry_after if retry_after is not None else self.backoff_s(attempt)
-        return max(0.0, min(delay, self.max_elapsed_s - elapsed_s))
+        return max(0.0, min(delay, self.budget_s(throttled=throttled) - elapsed_s))
 
-    def outlasts_budget(self, retry_after: float | None, elapsed_s: float) -> bool:
+    def outlasts_budget(self, retry_after: float | None, elapsed_s: float, *, throttled: bool = False) -> bool:
         """Whether the server asks to wait longer than the time budget has left: no use asking again."""
-        return retry_after is not None and retry_after > self.max_elapsed_s - elapsed_s
+        return retry_after is not None and retry_after > self.budget_s(throttled=throttled) - elapsed_s
 
     def tenacity_kwargs(self, *, before_sleep: Callable[[RetryCallState], Any] | None = None) -> dict[str, Any]:
         """Keyword arguments for ``tenacity.Retrying`` or ``AsyncRetrying`` (add ``sleep`` to inject one).
@@ -131,19 +146,37 @@ class RetryPolicy:
             # idle_for also counts waits that an injected sleep (tests) did not really spend.
             return max(state.seconds_since_start or 0.0, state.idle_for)
 
+        throttled_attempts = 0  # of this call (the kwargs are made per call)
+        throttled_waits = 0.0  # time waited after 429s: not spent from the budget of other failures
+
+        def failure_of(state: RetryCallState) -> BaseException | None:
+            return state.outcome.exception() if state.outcome else None
+
         def retry_after(state: RetryCallState) -> float | None:
-            failure = state.outcome.exception() if state.outcome else None
+            failure = failure_of(state)
             return failure.retry_after if isinstance(failure, AttemptFailure) else None
 
+        def spent_on(state: RetryCallState, throttled: bool) -> float:
+            return elapsed(state) if throttled else elapsed(state) - throttled_waits
+
         def wait(state: RetryCallState) -> float:
-            return self.delay_s(state.attempt_number, retry_after(state), elapsed(state))
+            nonlocal throttled_waits
+            throttled = is_throttled(failure_of(state))
+            delay = self.delay_s(
+                state.attempt_number, retry_after(state), spent_on(state, throttled), throttled=throttled
+            )
+            throttled_waits += delay if throttled else 0.0
+            return delay
 
         def stop(state: RetryCallState) -> bool:
-            spent = elapsed(state)
+            nonlocal throttled_attempts
+            throttled = is_throttled(failure_of(state))
+            spent = spent_on(state, throttled)
+            throttled_attempts += throttled
             return (
-                state.attempt_number >= self.max_attempts
-                or spent >= self.max_elapsed_s
-                or self.outlasts_budget(retry_after(state), spent)
+                state.attempt_number - throttled_attempts >= self.max_attempts
+                or spent >= self.budget_s(throttled=throttled)
+                or self.outlasts_budget(retry_after(state), spent, throttled=throttled)
             )
 
         return {

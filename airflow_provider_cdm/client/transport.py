@@ -53,12 +53,20 @@ from airflow_provider_cdm.client.exceptions import CdmApiError
 from airflow_provider_cdm.client.models import Page
 from airflow_provider_cdm.client.operations import CdmCall, PageWalk
 from airflow_provider_cdm.client.reconcile import Probe
-from airflow_provider_cdm.client.retry import AttemptFailure, RetryPolicy, is_transient_status
+from airflow_provider_cdm.client.retry import (
+    AttemptFailure,
+    RetryPolicy,
+    is_throttled,
+    is_transient_status,
+    parse_retry_after,
+)
 from airflow_provider_cdm.client.settings import CdmSettings
 
 if TYPE_CHECKING:
     import requests
     from tenacity import RetryCallState
+
+    from airflow_provider_cdm.client.rate_limit import BlockingCallLimiter
 
 T = TypeVar("T")
 
@@ -68,6 +76,10 @@ REDACTED = "***"
 # Request headers that carry a credential, and X-Subject-Token: the IAM token in IAM's answer.
 SECRET_HEADERS = frozenset({"authorization", "x-auth-token", "x-security-token", "x-subject-token"})
 USER_AGENT = f"airflow-provider-cdm/{__version__}"
+# The User-Agent comment names the transport, so CDM-side (and emulator) statistics can tell the calls of
+# workers (sync) from those of triggerers (async) apart.
+SYNC_USER_AGENT = f"{USER_AGENT} (sync)"
+ASYNC_USER_AGENT = f"{USER_AGENT} (async)"
 REASON_CHARS = 300
 
 
@@ -146,11 +158,39 @@ class CallAttempts(Generic[T]):
             failure.retryable = failure.retryable and self.reconciler is not None
 
 
+THROTTLED_LOG_INTERVAL_S = 60.0  # while CDM throttles one call, a line at INFO at most this often
+
+
 def retry_kwargs(policy: RetryPolicy, method: str, path: str) -> dict[str, Any]:
-    """``tenacity.Retrying`` / ``AsyncRetrying`` keyword arguments that log each retry."""
+    """``tenacity.Retrying`` / ``AsyncRetrying`` keyword arguments that log each retry.
+
+    Throttling is logged at INFO when it begins and then about once a minute while it lasts (with the
+    time it has cost so far); each throttled attempt at DEBUG: under quota pressure every call of every
+    task may be answered 429 a few times, and that is pacing, not news.
+    """
+    throttled_logged_at: float | None = None
 
     def before_sleep(state: RetryCallState) -> None:
+        nonlocal throttled_logged_at
         failure = state.outcome.exception() if state.outcome else None
+        pause = state.next_action.sleep if state.next_action else 0.0
+        spent = state.seconds_since_start or 0.0
+        if is_throttled(failure):
+            level = logging.DEBUG
+            if throttled_logged_at is None or spent - throttled_logged_at >= THROTTLED_LOG_INTERVAL_S:
+                level, throttled_logged_at = logging.INFO, spent
+            log.log(
+                level,
+                "CDM %s %s: throttled by CDM's API quota (attempt %d, %.0f s so far, trying for up to %.0f s); "
+                "retrying in %.1f s",
+                method,
+                path,
+                state.attempt_number,
+                spent,
+                policy.budget_s(throttled=True),
+                pause,
+            )
+            return
         log.info(
             "CDM %s %s failed (attempt %d of at most %d): %s; retrying in %.1f s",
             method,
@@ -158,7 +198,7 @@ def retry_kwargs(policy: RetryPolicy, method: str, path: str) -> dict[str, Any]:
             state.attempt_number,
             policy.max_attempts,
             failure,
-            state.next_action.sleep if state.next_action else 0.0,
+            pause,
         )
 
     return policy.tenacity_kwargs(before_sleep=before_sleep)
@@ -211,7 +251,7 @@ def log_no_answer(method: str, path: str, started: float, attempt: int, err: Bas
 
 def log_answer(method: str, path: str, status: int, started: float, attempt: int) -> None:
     elapsed_ms = (time.monotonic() - started) * 1000
-    level = logging.DEBUG if status < 400 else logging.INFO
+    level = logging.DEBUG if status < 400 or status == 429 else logging.INFO  # 429s: see retry_kwargs
     log.log(level, "CDM %s %s -> HTTP %d in %.0f ms (attempt %d)", method, path, status, elapsed_ms, attempt)
 
 
@@ -225,9 +265,11 @@ class SyncTransport:
         sleep: Callable[[float], None] = time.sleep,
         token_cache: TokenCache = TOKEN_CACHE,
         on_token: Callable[[str], None] | None = None,
+        limiter: BlockingCallLimiter | None = None,
     ) -> None:
         self._settings = settings
         self._sleep = sleep
+        self._limiter = limiter
         self._auth = build_auth(settings, fetch=self._fetch_token, cache=token_cache, on_token=on_token)
         self._session: requests.Session | None = None
         self._server_clock = ServerClock()
@@ -238,7 +280,7 @@ class SyncTransport:
             import requests
 
             self._session = requests.Session()
-            self._session.headers["User-Agent"] = USER_AGENT
+            self._session.headers["User-Agent"] = SYNC_USER_AGENT
         return self._session
 
     def close(self) -> None:
@@ -298,13 +340,17 @@ class SyncTransport:
 
     def _send_call(self, call: CdmCall[T], attempt: int, record: AttemptRecord) -> T:
         path, request = unsigned_request(self._settings, call)
+        if self._limiter is not None:  # before signing: a long wait must not make X-Sdk-Date stale
+            self._limiter.acquire_blocking(call.endpoint, self._sleep)
         sent = self._sign(request)
         record.mark_sent()
         response = self._exchange(sent, path, attempt)
         if response.status == 401 and self._auth.refresh(sent.headers):
             log.info("CDM %s %s: token refused, fetching a new one", call.method, path)
-            sent = self._sign(request)
+            sent = self._sign(request)  # not paced again (see the async transport)
             response = self._exchange(sent, path, attempt)
+        if response.status == 429 and self._limiter is not None:
+            self._limiter.throttled(call.endpoint, parse_retry_after(response.headers.get("retry-after")))
         return read_answer(call, response, path)
 
     def _sign(self, request: HttpRequest) -> HttpRequest:

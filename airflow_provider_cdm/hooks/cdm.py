@@ -122,9 +122,13 @@ class CdmHook(BaseHook):
 
     @cached_property
     def transport(self) -> SyncTransport:
-        from airflow_provider_cdm.client.transport import SyncTransport  # not at DAG-parse time
+        """The HTTP transport, paced within this process's share of the quotas (``[cdm] worker_quota_share``)."""
+        from airflow_provider_cdm.client.rate_limit import ROLE_WORKER, shared_limiter  # not at DAG-parse time
+        from airflow_provider_cdm.client.transport import SyncTransport
+        from airflow_provider_cdm.options import client_pacing, worker_quota_share
 
-        return SyncTransport(self.settings, on_token=mask_secret)
+        limiter = shared_limiter(self.settings, worker_quota_share(), role=ROLE_WORKER) if client_pacing() else None
+        return SyncTransport(self.settings, on_token=mask_secret, limiter=limiter)
 
     def close(self) -> None:
         """Close the HTTP session (a later call opens a new one)."""

@@ -25,7 +25,9 @@ if TYPE_CHECKING:  # the naming and link modules load when lineage is asked for,
 log = logging.getLogger(__name__)
 
 # Each lineage read: two attempts within 6 s, 2 s to connect and 3 s to answer.
-LINEAGE_RETRY = RetryPolicy(max_attempts=2, max_elapsed_s=6.0, initial_backoff_s=0.5, max_backoff_s=1.0)
+LINEAGE_RETRY = RetryPolicy(
+    max_attempts=2, max_elapsed_s=6.0, throttled_s=6.0, initial_backoff_s=0.5, max_backoff_s=1.0
+)
 LINEAGE_TIMEOUT_S = (2.0, 3.0)
 
 RESULT_KEY = "return_value"

@@ -20,12 +20,14 @@ from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, 
 
 from airflow_provider_cdm import console
 from airflow_provider_cdm.api.counters import COUNTER_NAMES
+from airflow_provider_cdm.api.errors import ErrorKind
 from airflow_provider_cdm.api.statuses import JobStatus
 from airflow_provider_cdm.client.exceptions import CdmApiError, CdmJobNotRunningError
 from airflow_provider_cdm.client.models import Submission
 from airflow_provider_cdm.client.runs import EVENT_STATUSES, RunRef, StatusRules, Verdict
 from airflow_provider_cdm.client.settings import settings_keywords
 from airflow_provider_cdm.hooks.cdm import CdmHook
+from airflow_provider_cdm.progress import ProgressLog
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -52,6 +54,8 @@ class Log(Protocol):
     def warning(self, message: str, /, *args: Any) -> Any: ...
 
     def error(self, message: str, /, *args: Any) -> Any: ...
+
+    def log(self, level: int, message: str, /, *args: Any) -> Any: ...
 
 
 class CdmJobFailedError(AirflowException):
@@ -213,9 +217,14 @@ def wait_for_run(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Submission | None:
-    """Poll until the run succeeds (returned) or fails (raised); None once ``deadline`` (on ``clock``) passed."""
+    """Poll until the run succeeds (returned) or fails (raised); None once ``deadline`` (on ``clock``) passed.
+
+    Progress is logged at INFO when the status changes and otherwise about once a minute (``ProgressLog``).
+    """
     verdict = rules.judge(first, run)
     submission = first
+    progress = ProgressLog(log, clock=clock)
+    progress.mark(status_of(first))  # the task logged the first answer already
     while True:
         if verdict is Verdict.SUCCEEDED:
             return submission
@@ -230,9 +239,27 @@ def wait_for_run(
         except CdmApiError as err:
             if not err.transient:
                 raise
-            log.warning("%s: status unreadable (%s); trying again at the next poll", describe_run(run), err)
+            unreadable(log, describe_run(run), err, "trying again at the next poll")
             continue
-        log.info("%s: %s", describe_run(run), progress_line(submission.to_json() if submission else None))
+        progress.report(
+            status_of(submission),
+            "%s: %s",
+            describe_run(run),
+            progress_line(submission.to_json() if submission else None),
+        )
+
+
+def unreadable(log: Log, what: str, err: CdmApiError, then: str) -> None:
+    """A read that failed transiently after its retries: throttling is pacing (INFO), anything else a warning."""
+    if err.kind is ErrorKind.THROTTLED:
+        log.info("%s: CDM is throttling its API (%s); %s", what, err, then)
+    else:
+        log.warning("%s: status unreadable (%s); %s", what, err, then)
+
+
+def status_of(submission: Submission | None) -> str | None:
+    """What a progress line's level depends on: the run's status (None: no run known yet)."""
+    return submission.status_text if submission is not None else None
 
 
 def failed(run: RunRef, submission: Mapping[str, Any] | None, log: Log, fallback: str = "") -> CdmJobFailedError:
@@ -280,7 +307,14 @@ def stop_and_settle(
         raise AirflowException(f"CDM refused to stop job {job_name!r} in cluster {cluster_id}: {reasons}")
     deadline = time.monotonic() + limit_s
     while True:
-        latest = hook.get_job_status(job_name, cluster_id)
+        try:
+            latest = hook.get_job_status(job_name, cluster_id)
+        except CdmApiError as err:
+            if not err.transient or time.monotonic() >= deadline:
+                raise
+            unreadable(log, f"CDM job {job_name!r} in cluster {cluster_id}", err, "looking again")
+            sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
+            continue
         if latest is None or not latest.is_active:
             log.info(
                 "Stopped CDM job %r in cluster %s (%s)",
@@ -479,7 +513,11 @@ class WaitingOperator(BaseOperator):
         return result
 
     def give_up(self, run: RunRef, elapsed_s: float | None) -> CdmJobTimeoutError:
-        stopped = self.stop_on_timeout and stop_run(self.hook, run, self.log)
+        try:
+            stopped = self.stop_on_timeout and stop_run(self.hook, run, self.log)
+        except CdmApiError as err:  # the timeout is the task's error; a stop CDM did not take is told
+            self.log.warning("Could not stop %s: %s", describe_run(run), err)
+            stopped = False
         error = CdmJobTimeoutError(run, elapsed_s, self.timeout, stopped=stopped)
         self.log.error("%s", error)
         return error

@@ -221,37 +221,55 @@ class CdmStartJobOperator(CdmLineageMixin, WaitingOperator):
         self.if_running = check_choice("if_running", if_running, IF_RUNNING)
 
     def begin(self, context: Context) -> tuple[RunRef, Submission | None]:
+        """Start the run. Only when CDM answers that a run is active already (Cdm.0052) is the status
+        read, and ``if_running`` decides: one call per start in the common case."""
         job_name = check_job_name(self.job_name)
         variables = check_variables(self.variables)
         cluster = self.hook.resolve_cluster_id(self.cluster_id)
-        latest = self.hook.get_job_status(job_name, cluster)
-        if latest is not None and latest.is_active:
-            active = bind_run(latest, job_name, cluster)
-            if self.if_running == "wait":
-                self.log.info(
-                    "Attaching to %s, which is %s (if_running='wait')", describe_run(active), latest.status_text
-                )
-                return active, latest
-            if self.if_running == "fail":
-                raise AirflowException(f"{describe_run(active)} is {latest.status_text} already (if_running='fail')")
-            self.log.info("Stopping %s to start the job again (if_running='restart')", describe_run(active))
-            stop_and_settle(self.hook, job_name, cluster, self.log, limit_s=self.timeout or STOP_WAIT_S)
+        started = self._start(job_name, cluster, variables)
+        if not isinstance(started, CdmJobRunningError):
+            return started
+        active = self._active_run(job_name, cluster)
+        if active is None:  # the active run ended between CDM's refusal and the status read
+            started = self._start(job_name, cluster, variables)
+            if not isinstance(started, CdmJobRunningError):
+                return started
+            active = self._active_run(job_name, cluster)
+            if active is None:  # CDM's refusal stands: its own words are the error
+                raise started
+        run = bind_run(active, job_name, cluster)
+        if self.if_running == "wait":
+            self.log.info("Attaching to %s, which is %s (if_running='wait')", describe_run(run), active.status_text)
+            return run, active
+        if self.if_running == "fail":
+            raise AirflowException(f"{describe_run(run)} is {active.status_text} already (if_running='fail')")
+        self.log.info("Stopping %s to start the job again (if_running='restart')", describe_run(run))
+        stop_and_settle(self.hook, job_name, cluster, self.log, limit_s=self.timeout or STOP_WAIT_S)
+        started = self._start(job_name, cluster, variables)
+        if isinstance(started, CdmJobRunningError):
+            raise AirflowException(
+                f"Another run of CDM job {job_name!r} started while this task restarted it: {started}"
+            ) from started
+        return started
+
+    def _start(
+        self, job_name: str, cluster: str, variables: Mapping[str, Any]
+    ) -> tuple[RunRef, Submission] | CdmJobRunningError:
+        """Start a run: the run and CDM's answer, or CDM's refusal because a run is active (Cdm.0052)."""
         sent_at_ms = int(time.time() * 1000)
-        # Until the start answers, this task's run is the job's run that begins from now on (none is
-        # active): a kill or an execution_timeout that comes before the answer stops it all the same.
+        # Until the start answers, this task's run is the job's run that begins from now on: a kill or
+        # an execution_timeout that comes before the answer stops it all the same.
         self.run_ref = RunRef(job_name, cluster, None, sent_at_ms)
         try:
             submission = self.hook.start_job(job_name, cluster, variables)
-        except CdmJobRunningError:
-            if self.if_running != "wait":
-                raise
-            latest = self.hook.get_job_status(job_name, cluster)
-            if latest is None or not latest.is_active:
-                raise
-            self.log.info("A run started meanwhile: attaching to run %s", latest.submission_id)
-            return bind_run(latest, job_name, cluster), latest
+        except CdmJobRunningError as refusal:
+            return refusal
         self.log.info("Started CDM job %r in cluster %s: run %s", job_name, cluster, submission.submission_id)
         return bind_run(submission, job_name, cluster, sent_at_ms), submission
+
+    def _active_run(self, job_name: str, cluster: str) -> Submission | None:
+        latest = self.hook.get_job_status(job_name, cluster)
+        return latest if latest is not None and latest.is_active else None
 
     def lineage_job(self, job_name: str, cluster_id: str) -> dict[str, Any]:
         """The job as CDM holds it, with this run's variables in place of its ``${name}`` placeholders."""

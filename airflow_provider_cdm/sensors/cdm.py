@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import time
 from collections.abc import Collection, Sequence
 from functools import cached_property
@@ -16,7 +18,8 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_cdm.client.exceptions import CdmConfigError
+from airflow_provider_cdm.api.errors import ErrorKind
+from airflow_provider_cdm.client.exceptions import CdmApiError, CdmConfigError
 from airflow_provider_cdm.client.operations import check_job_name
 from airflow_provider_cdm.client.runs import RunRef, Verdict
 from airflow_provider_cdm.hooks.cdm import CdmHook
@@ -30,12 +33,17 @@ from airflow_provider_cdm.operators._waiting import (
     make_trigger,
     progress_line,
     read_run,
+    status_of,
 )
+from airflow_provider_cdm.progress import ProgressLog
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 __all__ = ["CdmJobStatusSensor"]
+
+# A rescheduling sensor's poke retries throttling this long, then gives its worker slot back.
+RESCHEDULE_THROTTLED_S = 15.0
 
 
 class CdmJobStatusSensor(BaseSensorOperator):
@@ -99,11 +107,33 @@ class CdmJobStatusSensor(BaseSensorOperator):
         job_name = check_job_name(self.job_name)
         return RunRef(job_name, self.hook.resolve_cluster_id(self.cluster_id), _submission_id(self.submission_id))
 
+    @cached_property
+    def progress(self) -> ProgressLog:
+        """Progress lines of the pokes: at INFO on a change of status, else about once a minute (per
+        worker process: a rescheduled poke starts afresh)."""
+        return ProgressLog(self.log)
+
+    @cached_property
+    def brief_hook(self) -> CdmHook:
+        """The hook of a rescheduling poke: throttling is retried briefly, then the slot is given back."""
+        retry = self.hook.settings.retry
+        brief = dataclasses.replace(retry, throttled_s=min(retry.throttled_s, RESCHEDULE_THROTTLED_S))
+        return CdmHook(self.cdm_conn_id, **{**self.hook_params, "retry_policy": brief})
+
     def poke(self, context: Context) -> PokeReturnValue | bool:
         run = self.watched_run()
-        verdict, submission = read_run(self.hook, run, self.rules)
+        hook = self.brief_hook if self.mode == "reschedule" else self.hook
+        try:
+            verdict, submission = read_run(hook, run, self.rules)
+        except CdmApiError as err:
+            if not err.transient:
+                raise
+            # Throttled or CDM briefly unavailable (after the retries): not an answer, so not yet.
+            level = logging.INFO if err.kind is ErrorKind.THROTTLED else logging.WARNING
+            self.log.log(level, "%s: status unreadable for now (%s); poking again later", describe_run(run), err)
+            return False
         current = submission.to_json() if submission else None
-        self.log.info("%s: %s", describe_run(run), progress_line(current))
+        self.progress.report(status_of(submission), "%s: %s", describe_run(run), progress_line(current))
         if verdict is Verdict.SUCCEEDED:
             return PokeReturnValue(is_done=True, xcom_value=current)
         if verdict is Verdict.FAILED:

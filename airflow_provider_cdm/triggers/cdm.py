@@ -12,8 +12,9 @@ The reads are shared: every trigger of one triggerer that watches jobs of one cl
 connection subscribes to one poller (:mod:`._shared_poller`), which answers many jobs with one
 list-jobs page, confirms a run that ended with a status call (or its run history), and keeps all
 calls within CDM's per-user quotas (:mod:`airflow_provider_cdm.client.rate_limit`; ``[cdm]
-quota_share``, 0.8 by default). Each trigger still judges every answer it receives itself, logs its
-progress, keeps its own deadline (with one last status read at it) and fires its own event.
+triggerer_quota_share``, 0.6 by default, adapting to the 429s it sees). Each trigger still judges
+every answer it receives itself, logs its progress (at INFO when the status changes, else about once
+a minute), keeps its own deadline (with one last status read at it) and fires its own event.
 
 Stopping the job when a user kills the task: on Airflow 3.3+ the triggerer calls :meth:`on_kill`
 when a user marks or clears the deferred task, and the trigger stops the CDM run if ``stop_on_kill``
@@ -27,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Mapping
@@ -50,6 +52,7 @@ from airflow_provider_cdm.client.runs import (
     Verdict,
 )
 from airflow_provider_cdm.hooks.cdm import CdmHook
+from airflow_provider_cdm.progress import ProgressLog
 
 if TYPE_CHECKING:  # imported when the trigger runs, not when a DAG file imports an operator
     from airflow_provider_cdm.client.async_transport import AsyncTransport
@@ -277,10 +280,12 @@ class CdmJobStatusTrigger(BaseTrigger):
             self._secrets = settings.secrets()
             if self._transport is None:
                 from airflow_provider_cdm.client.async_transport import AsyncTransport
-                from airflow_provider_cdm.client.rate_limit import shared_limiter
-                from airflow_provider_cdm.triggers._shared_poller import configured_quota_share
+                from airflow_provider_cdm.client.rate_limit import ROLE_TRIGGERER, shared_limiter
+                from airflow_provider_cdm.options import client_pacing, triggerer_quota_share
 
-                limiter = shared_limiter(settings, configured_quota_share())
+                limiter = (
+                    shared_limiter(settings, triggerer_quota_share(), role=ROLE_TRIGGERER) if client_pacing() else None
+                )
                 self._transport = AsyncTransport(settings, on_token=_amask_secret, limiter=limiter)
         return self._transport
 
@@ -322,17 +327,22 @@ class CdmJobStatusTrigger(BaseTrigger):
         summary = submission.error_summary or "CDM gave no error summary"
         return f"{self._describe()} ended {submission.status_text}: {summary}"
 
+    @functools.cached_property
+    def _progress(self) -> ProgressLog:
+        """Progress lines: at INFO when the status changes, else about once a minute; DEBUG in between."""
+        return ProgressLog(self.log)
+
     def _log_listed(self, listed: Listed) -> None:
-        self.log.info("%s: %s (job list)", self._describe(), listed.status_text or "no status")
+        self._progress.report(listed.status_text, "%s: %s", self._describe(), listed.status_text or "no status yet")
 
     def _log_progress(self, submission: Submission | None, verdict: Verdict, *, source: str = "status") -> None:
         if submission is None:
-            self.log.info("%s: no run reported yet (%s); waiting", self._describe(), source)
+            self._progress.report(None, "%s: no run reported yet; waiting", self._describe())
             return
-        self.log.info(
-            "%s: %s (%s; CDM run %s, verdict %s)",
+        self._progress.report(submission.status_text, "%s: %s", self._describe(), _state(submission))
+        self.log.debug(
+            "%s: read from the %s; CDM run %s, verdict %s",
             self._describe(),
-            _state(submission),
             source,
             submission.submission_id,
             verdict.value,

@@ -114,7 +114,7 @@ def test_failure_on_submit_fails_from_the_start_answer(emulator: EmulatorProcess
     emulator.script_job(job, "FAILURE_ON_SUBMIT")
     with pytest.raises(CdmJobFailedError, match="ended with status FAILURE_ON_SUBMIT"):
         start(deferrable=True).execute(task_context())  # not deferred: the run ended already
-    assert operations(emulator) == {"create_job": 1, "job_status": 1, "start_job": 1}  # no wait at all
+    assert operations(emulator) == {"create_job": 1, "start_job": 1}  # the start answer decided: no read at all
 
 
 def test_unknown_fails_instead_of_waiting_forever(emulator: EmulatorProcess, job: str) -> None:

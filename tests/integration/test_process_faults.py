@@ -167,7 +167,7 @@ def test_execution_timeout_before_the_start_answered_stops_the_run(
     if kind == "start":
         create(threaded, "STUCK")
         operator: Any = start(execution_timeout=timedelta(seconds=1), hook_params=SLOW_RETRY)
-        faults.queue(FaultPlan(), FaultPlan(reset="after"))  # status read answered; start done, answer lost
+        faults.queue(FaultPlan(reset="after"))  # the start is the first call: done by CDM, its answer lost
     else:
         threaded.script_job(JOB, "STUCK")
         operator = CdmCreateAndStartJobOperator(
@@ -271,7 +271,7 @@ def test_a_retry_after_a_crash_mid_start_attaches(
     """The first try's start reached CDM and the worker died before the answer came back (here: the
     answer is lost and the try has no retries left); the task's retry attaches to that run."""
     create(threaded, "SUCCEEDED", duration_s=1.5)
-    faults.queue(FaultPlan(), FaultPlan(reset="after"))  # status read answered; start done, answer lost
+    faults.queue(FaultPlan(reset="after"))  # the start is the first call: done by CDM, its answer lost
     with pytest.raises(Exception, match="Connection to CDM lost"):
         start(hook_params={"retry_policy": {"max_attempts": 1}}).execute(task_context())
     assert threaded.stats()["starts"] == {JOB: 1}
@@ -292,7 +292,7 @@ def test_a_failed_run_adopted_by_a_retry_is_reported_as_failed(
 ) -> None:
     """The same crash, but the run fails: the retry reports CDM's failure, never starts again."""
     create(threaded, "FAILED", duration_s=1.0, error_summary="disk full")
-    faults.queue(FaultPlan(), FaultPlan(reset="after"))
+    faults.queue(FaultPlan(reset="after"))
     with pytest.raises(Exception, match="Connection to CDM lost"):
         start(hook_params={"retry_policy": {"max_attempts": 1}}).execute(task_context())
     with pytest.raises(CdmJobFailedError, match="error summary: disk full"):

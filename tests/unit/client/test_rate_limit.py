@@ -11,7 +11,9 @@ import pytest
 from airflow_provider_cdm.api import endpoints
 from airflow_provider_cdm.client.exceptions import CdmConfigError
 from airflow_provider_cdm.client.rate_limit import (
+    CEILING_FACTOR,
     MIN_RATE_FACTOR,
+    PROBE_S,
     RECOVERY_S,
     THROTTLED_PAUSE_S,
     QuotaLimiter,
@@ -105,19 +107,48 @@ def test_calls_without_a_quota_are_never_paced(limiter: QuotaLimiter) -> None:
     assert all(limiter.reserve(endpoints.IAM_TOKEN) == 0 for _ in range(1_000))
 
 
+def send_for(limiter: QuotaLimiter, clock: FakeClock, seconds: float, endpoint: endpoints.Endpoint) -> int:
+    """Send as fast as the limiter allows for ``seconds`` (fake clock); the number of calls sent."""
+    end, sent = clock.now + seconds, 0
+    while True:
+        wait = limiter.reserve(endpoint)
+        if clock.now + wait > end:
+            return sent
+        clock.now += wait
+        sent += 1
+
+
 def test_a_429_pauses_halves_the_rate_and_it_recovers(limiter: QuotaLimiter, clock: FakeClock) -> None:
-    limiter.reserve(endpoints.JOB_STATUS)
+    send_for(limiter, clock, 60.0, endpoints.JOB_STATUS)  # at the full 1.6/s
     limiter.throttled(endpoints.JOB_STATUS)
-    assert limiter.rate(endpoints.JOB_STATUS) == pytest.approx(0.8)
+    assert limiter.rate(endpoints.JOB_STATUS) == pytest.approx(0.8, rel=0.05)
     # nothing for the pause, then one call per (doubled) interval: no burst after a 429
-    waits = [limiter.reserve(endpoints.JOB_STATUS) for _ in range(3)]
-    assert waits == pytest.approx([THROTTLED_PAUSE_S, THROTTLED_PAUSE_S + 1.25, THROTTLED_PAUSE_S + 2.5])
+    waits = [limiter.reserve(endpoints.JOB_STATUS) - THROTTLED_PAUSE_S for _ in range(3)]
+    assert waits == pytest.approx([0.0, 1.25, 2.5], abs=0.1)
     assert limiter.reserve(endpoints.LIST_JOBS) == 0  # other groups are not held back
     clock.now += RECOVERY_S / 4
-    assert limiter.rate(endpoints.JOB_STATUS) == pytest.approx(1.6 * 0.75)
+    assert limiter.rate(endpoints.JOB_STATUS) == pytest.approx(1.6 * 0.75, rel=0.05)
     clock.now += RECOVERY_S
+    # back up to the ceiling (90% of where the 429 came), then the ceiling rises slowly
+    assert limiter.rate(endpoints.JOB_STATUS) == pytest.approx(1.6 * (CEILING_FACTOR + 75 / PROBE_S), rel=0.02)
+    clock.now += PROBE_S
     assert limiter.rate(endpoints.JOB_STATUS) == pytest.approx(1.6)
     assert limiter.throttles(endpoints.JOB_STATUS) == 1
+
+
+def test_a_429_backs_off_from_the_rate_actually_used(limiter: QuotaLimiter, clock: FakeClock) -> None:
+    """A process that sent far below its share and hears a 429 (others spent the quota) slows below
+    what it really sent, not merely below a rate it never used."""
+    for _ in range(12):  # 0.2 calls/s for a minute, while 1.6/s would be allowed
+        limiter.reserve(endpoints.JOB_STATUS)
+        clock.now += 5.0
+    limiter.throttled(endpoints.JOB_STATUS)
+    assert limiter.rate(endpoints.JOB_STATUS) == pytest.approx(1.6 * MIN_RATE_FACTOR)
+    clock.now += RECOVERY_S
+    # recovered to 90% of the ~0.18/s it used (11 calls in the last minute), plus the ceiling's slow rise
+    ceiling = max(MIN_RATE_FACTOR, 11 / 60 / 1.6 * CEILING_FACTOR) + RECOVERY_S / PROBE_S
+    assert limiter.rate(endpoints.JOB_STATUS) == pytest.approx(1.6 * ceiling)
+    assert limiter.rate(endpoints.JOB_STATUS) < 0.3
 
 
 def test_retry_after_sets_the_pause_and_429s_never_stop_the_calls(limiter: QuotaLimiter) -> None:
@@ -197,3 +228,60 @@ def test_one_limiter_per_credentials_identity() -> None:
         assert shared_limiter(make_settings()) is not first
     finally:
         reset_shared_limiters()
+
+
+def share_one_quota(processes: int, share: float, wants_per_s: float, minutes: float) -> tuple[list[int], list[int]]:
+    """Processes that each want ``wants_per_s`` status calls, paced by their own limiter, against the
+    emulator's gateway (a sliding 60 s window of 120 calls) on one fake clock: calls accepted and 429s."""
+    import heapq
+
+    from airflow_provider_cdm.emulator.errors import ApiError
+    from airflow_provider_cdm.emulator.quotas import QuotaLimiter as Gateway
+
+    clock = FakeClock()
+    gateway = Gateway(clock=clock)
+    limiters = [QuotaLimiter(share, clock=clock) for _ in range(processes)]
+    endpoint = endpoints.JOB_STATUS
+    accepted, throttled = [0] * processes, [0] * processes
+    # (time, sequence, process, epoch of the place taken; None: the process wants to send now)
+    events: list[tuple[float, int, int, int | None]] = [(clock.now + i * 0.37, i, i, None) for i in range(processes)]
+    sequence = processes
+    end = clock.now + minutes * 60
+    while events:
+        when, _, index, epoch = heapq.heappop(events)
+        if when > end:
+            break
+        clock.now = when
+        limiter = limiters[index]
+        if epoch is None:  # take a place, send when it comes
+            wait = limiter.reserve(endpoint)
+            taken = limiter._pacers[endpoint.quota_group].epoch
+            event: tuple[float, int, int, int | None] = (when + wait, sequence, index, taken)
+        elif epoch != limiter._pacers[endpoint.quota_group].epoch:  # a 429 came meanwhile: queue again
+            event = (when, sequence, index, None)
+        else:
+            try:
+                gateway.check("user", endpoint)
+                accepted[index] += 1
+            except ApiError:
+                throttled[index] += 1
+                limiter.throttled(endpoint)
+            event = (when + 1 / wants_per_s, sequence, index, None)
+        heapq.heappush(events, event)
+        sequence += 1
+    return accepted, throttled
+
+
+@pytest.mark.parametrize(("processes", "wants_per_s"), [(2, 5.0), (2, 1.0)])
+def test_triggerers_sharing_one_quota_settle_within_it(processes: int, wants_per_s: float) -> None:
+    """Two triggerers (high availability) at the default share, each wanting more than its half of the
+    quota: the 429s stay under 1% of their calls, and the quota is used, not wasted."""
+    accepted, throttled = share_one_quota(processes, 0.6, wants_per_s, minutes=20)
+    assert sum(throttled) <= 0.01 * (sum(accepted) + sum(throttled))
+    assert sum(accepted) / 20 >= 100  # calls a minute, of the 120 allowed
+    assert min(accepted) >= 0.3 * sum(accepted)  # neither starves
+
+
+def test_a_triggerer_left_alone_regains_its_share() -> None:
+    accepted, _ = share_one_quota(1, 0.6, 5.0, minutes=10)
+    assert accepted[0] / 10 >= 0.95 * 0.6 * 120

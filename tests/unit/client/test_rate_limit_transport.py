@@ -4,6 +4,8 @@ calls without a quota (IAM tokens) are not paced."""
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -105,10 +107,20 @@ async def test_a_429_after_every_retry_still_reaches_the_caller(
         raise ApiError(errors.APIG_THROTTLED, limit=120)
 
     monkeypatch.setattr(emu.server.app.quotas, "check", always)
-    async with AsyncTransport(settings, limiter=limiter, token_cache=TokenCache()) as transport:
+    # 429s do not count towards max_attempts (3): they are retried for throttled_s (1 s here)
+    patient = RetryPolicy(
+        max_attempts=3, max_elapsed_s=0.5, throttled_s=1.0, initial_backoff_s=0.01, max_backoff_s=0.05, jitter=False
+    )
+    async with AsyncTransport(
+        dataclasses.replace(settings, retry=patient), limiter=limiter, token_cache=TokenCache()
+    ) as transport:
+        started = time.monotonic()
         with pytest.raises(CdmThrottledError):
             await transport.execute(ops.job_status(settings.cluster_id or "", "orders"))
-    assert [event[0] for event in limiter.events] == ["acquire", "throttled"] * FAST.max_attempts
+        assert 1.0 <= time.monotonic() - started < 5.0
+    kinds = [event[0] for event in limiter.events]
+    assert kinds == ["acquire", "throttled"] * (len(kinds) // 2)
+    assert len(kinds) // 2 > 2 * patient.max_attempts
 
 
 def password_settings(emulator: EmulatorThread) -> CdmSettings:

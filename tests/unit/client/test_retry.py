@@ -161,6 +161,40 @@ def test_sync_loop_stops_when_the_time_budget_is_spent() -> None:
     assert flaky.calls == 4
 
 
+def throttled(retry_after: float | None = None) -> AttemptFailure:
+    return AttemptFailure(CdmApiError("over ratelimit", http_status=429), retryable=True, retry_after=retry_after)
+
+
+def test_throttled_attempts_do_not_count_towards_max_attempts() -> None:
+    """CDM's quota window is 60 s: 8 attempts in ~40 s would end a task that only had to wait."""
+    policy = RetryPolicy(max_attempts=3, max_elapsed_s=30, throttled_s=300, initial_backoff_s=1, max_backoff_s=8)
+    waits: list[float] = []
+    flaky = Flaky(*(throttled() for _ in range(20)), failure(True))
+    assert tenacity.Retrying(sleep=waits.append, **policy.tenacity_kwargs())(flaky) == "done"
+    assert flaky.calls == 22
+    assert sum(waits) > 60  # longer than the quota window
+
+
+def test_throttling_is_retried_until_its_own_budget_is_spent() -> None:
+    policy = RetryPolicy(max_attempts=3, max_elapsed_s=30, throttled_s=100, initial_backoff_s=10, max_backoff_s=10)
+    waits: list[float] = []
+    flaky = Flaky(*(throttled() for _ in range(50)))
+    with pytest.raises(AttemptFailure):
+        tenacity.Retrying(sleep=waits.append, **policy.tenacity_kwargs(), before=None)(flaky)
+    assert sum(waits) == pytest.approx(100, abs=10.01)  # the throttled budget, not the 30 s of other failures
+    assert policy.outlasts_budget(90, 0, throttled=True) is False
+    assert policy.outlasts_budget(90, 0) is True
+
+
+def test_other_failures_keep_their_attempt_count_between_429s() -> None:
+    policy = RetryPolicy(max_attempts=3, max_elapsed_s=600, throttled_s=600, initial_backoff_s=1, max_backoff_s=1)
+    flaky = Flaky(failure(True), throttled(), failure(True), throttled(), failure(True), failure(True))
+    with pytest.raises(AttemptFailure) as caught:
+        tenacity.Retrying(sleep=lambda _: None, **policy.tenacity_kwargs())(flaky)
+    assert caught.value.error.http_status == 503
+    assert flaky.calls == 5  # three 503s end it: the two 429s between them did not count
+
+
 def test_non_retryable_failures_and_other_errors_end_at_once() -> None:
     waits: list[float] = []
     flaky = Flaky(failure(False))

@@ -195,7 +195,7 @@ def test_throttling_that_outlasts_the_time_budget_ends_at_once(
     requests_mock.get(CLUSTERS, status_code=429, json=throttled, headers={"Retry-After": retry_after})
 
     with pytest.raises(CdmThrottledError, match="APIG.0308"):
-        transport.execute(ops.list_clusters())  # the budget is 60 s: waiting 600 s is no use
+        transport.execute(ops.list_clusters())  # throttling's budget is 300 s: waiting 600 s is no use
 
     assert requests_mock.call_count == 1
     assert sleeps == []

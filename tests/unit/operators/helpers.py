@@ -37,6 +37,11 @@ def use_mocked_cdm(monkeypatch: pytest.MonkeyPatch) -> None:
         "host": BASE,
         "login": AK,
         "password": SK,
-        "extra": {"region": "cn-north-4", "project_id": PROJECT, "cluster_id": CLUSTER, "retry": {"max_attempts": 1}},
+        "extra": {
+            "region": "cn-north-4",
+            "project_id": PROJECT,
+            "cluster_id": CLUSTER,
+            "retry": {"max_attempts": 1, "throttled_s": 0},  # a 429 is not retried either
+        },
     }
     monkeypatch.setenv("AIRFLOW_CONN_CDM_DEFAULT", json.dumps(connection))
