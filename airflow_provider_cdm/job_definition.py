@@ -4,6 +4,10 @@
 given (a builder, a raw Job, a console export, JSON text, a ``.json`` file) into one validated raw
 Job dict. Both refuse bad definitions before any request, listing every problem at once.
 
+What CDM accepts is accepted: the loaded Job is :func:`api.job_schema.normalized_job` (``job_type``
+defaulted, ``"inputs": {}`` read as ``[]``), a connector name CDM does not document is sent as given
+with one warning per name, and only what cannot be right is refused.
+
 Standard library only, no Airflow: DAG files import this at every parse. The Job object's facts
 (required fields, the job-name rule, job types, connectors, config groups) live in ``api.job_schema``.
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,12 +25,16 @@ from typing import Any
 
 from airflow_provider_cdm.api.job_schema import (
     CONFIG_VALUE_FIELDS,
+    CONNECTORS,
+    DEFAULT_JOB_TYPE,
     DRIVER_CONFIG_GROUPS,
     EXPECTED_VALUE,
     FROM_CONFIG_GROUP,
     TO_CONFIG_GROUP,
     definition_problems,
+    normalized_job,
     to_cdm_string,
+    unknown_connectors,
 )
 
 __all__ = [
@@ -37,6 +46,8 @@ __all__ = [
     "load_job_definitions",
     "to_config_value",
 ]
+
+log = logging.getLogger(__name__)
 
 _ALL_GROUPS = frozenset({FROM_CONFIG_GROUP, TO_CONFIG_GROUP}) | DRIVER_CONFIG_GROUPS
 _EXPECTED_SOURCE = (
@@ -79,18 +90,19 @@ class CdmJobDefinition:
     prefix (a prefixed name is accepted too); ``driver_config`` takes ``{"throttlingConfig":
     {"numExtractors": 4}}`` or ``{"throttlingConfig.numExtractors": 4}``. Values are converted with
     ``to_config_value``. Construction validates everything and stores the canonical form: unprefixed
-    names, string values, driver config nested by group, all in the order given.
+    names, string values, driver config nested by group, all in the order given. ``from_link`` and
+    ``to_connector`` may be left out, as CDM allows (it takes the destination link's connector).
     """
 
     name: str
     from_connector: str
-    from_link: str
-    to_connector: str
+    from_link: str | None = None
+    to_connector: str | None = None
     to_link: str
     from_config: Mapping[str, Any]
     to_config: Mapping[str, Any]
     driver_config: Mapping[str, Any] = field(default_factory=dict)
-    job_type: str = "NORMAL_JOB"
+    job_type: str = DEFAULT_JOB_TYPE
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -101,13 +113,16 @@ class CdmJobDefinition:
         object.__setattr__(self, "from_config", groups[FROM_CONFIG_GROUP])
         object.__setattr__(self, "to_config", groups[TO_CONFIG_GROUP])
         object.__setattr__(self, "driver_config", driver)
-        problems.extend(definition_problems(self.to_api()))  # the name's rule included
+        raw = self.to_api()
+        problems.extend(definition_problems(raw))  # the name's rule included
         if problems:
             raise CdmJobDefinitionError(problems, self.name)
+        _warn_unknown_connectors(raw)
 
     def to_api(self) -> dict[str, Any]:
-        """The raw Job object, keys and inputs in a fixed order (the documented one, then as given)."""
-        return {
+        """The raw Job object, keys and inputs in a fixed order (the documented one, then as given);
+        an optional field left out (None) is not sent."""
+        raw = {
             "name": self.name,
             "job_type": self.job_type,
             "from-connector-name": self.from_connector,
@@ -118,6 +133,7 @@ class CdmJobDefinition:
             "to-config-values": _config_values({TO_CONFIG_GROUP: self.to_config}),
             "driver-config-values": _config_values(self.driver_config),
         }
+        return {key: value for key, value in raw.items() if value is not None}
 
     @classmethod
     def from_api(cls, raw: Mapping[str, Any]) -> CdmJobDefinition:
@@ -138,8 +154,8 @@ class CdmJobDefinition:
             name=job["name"],
             job_type=job["job_type"],
             from_connector=job["from-connector-name"],
-            from_link=job["from-link-name"],
-            to_connector=job["to-connector-name"],
+            from_link=job.get("from-link-name"),
+            to_connector=job.get("to-connector-name"),
             to_link=job["to-link-name"],
             from_config=from_config,
             to_config=to_config,
@@ -314,8 +330,24 @@ def _plain(value: object) -> Any:
     return copy.deepcopy(value)
 
 
+def _warn_unknown_connectors(job: Mapping[str, Any]) -> None:
+    """A warning, once per name and process, for a connector CDM does not document: it is sent as given."""
+    for name in unknown_connectors(job):
+        if name not in _WARNED_CONNECTORS:
+            _WARNED_CONNECTORS.add(name)
+            log.warning(
+                "CDM connector %r is not one CDM documents (%s); it is sent as given: check its spelling",
+                name,
+                ", ".join(sorted(CONNECTORS)),
+            )
+
+
+_WARNED_CONNECTORS: set[str] = set()
+
+
 def _checked_job(raw: object) -> dict[str, Any]:
-    """A deep copy of a raw Job with its input values converted; raises listing every problem."""
+    """A deep copy of a raw Job with its input values converted and its shape normalised
+    (:func:`api.job_schema.normalized_job`); raises listing every problem."""
     if not isinstance(raw, Mapping):
         raise CdmJobDefinitionError([f"a job must be an object; {_got(raw)}"])
     job: dict[str, Any] = _plain(raw)
@@ -336,7 +368,8 @@ def _checked_job(raw: object) -> dict[str, Any]:
     problems.extend(definition_problems(job))
     if problems:
         raise CdmJobDefinitionError(problems, job.get("name"))
-    return job
+    _warn_unknown_connectors(job)
+    return normalized_job(job)
 
 
 def _flat_inputs(job: Mapping[str, Any], field_name: str, groups: Iterable[str], problems: list[str]) -> dict[str, str]:

@@ -1,11 +1,15 @@
-"""The CDM Job object's documented shape: required fields, job names, job types, connectors, config groups.
+"""The CDM Job object's documented shape: fields, job names, job types, connectors, config groups.
 
 Both the client-side builder (which refuses bad definitions before any request) and the emulator
-(which answers them with ``validation-result`` errors) check definitions against these facts.
+(which answers them with ``validation-result`` errors) check definitions against these facts, and
+both store a definition as :func:`normalized_job` has it. Only what cannot be right is refused (the
+structure, and the name rule that protects the API path): the API reference's own example requests
+(``tests/data/seeds/``) must pass as written.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from decimal import Decimal
@@ -14,9 +18,12 @@ from typing import Any
 
 MAX_JOB_NAME_LENGTH = 240
 
-# In the documented order (NORMAL_JOB is the list-jobs default).
+# In the documented order (NORMAL_JOB is the list-jobs default, and what CDM assumes when a job has none).
 JOB_TYPES: tuple[str, ...] = ("NORMAL_JOB", "BATCH_JOB", "SCENARIO_JOB")
+DEFAULT_JOB_TYPE = JOB_TYPES[0]
 
+# The connectors the API reference lists, and those Huawei's SDK lists besides: for docs and hints.
+# Any other non-empty name is accepted (CDM adds connectors; a warning at most, never a refusal).
 CONNECTORS: frozenset[str] = frozenset(
     {
         "generic-jdbc-connector",
@@ -34,10 +41,14 @@ CONNECTORS: frozenset[str] = frozenset(
         "dli-connector",
         "http-connector",
         "dms-kafka-connector",
+        "nas-connector",
+        "opentsdb-connector",
+        "thirdparty-obs-connector",
     }
 )
 
-REQUIRED_FIELDS: tuple[str, ...] = (
+# Every field of a job definition, in the documented order; anything else on a Job is the server's.
+DEFINITION_FIELDS: tuple[str, ...] = (
     "name",
     "job_type",
     "from-connector-name",
@@ -48,12 +59,33 @@ REQUIRED_FIELDS: tuple[str, ...] = (
     "to-config-values",
     "driver-config-values",
 )
+# The create-in-a-cluster reference marks job_type (default NORMAL_JOB), to-connector-name (the
+# destination link's) and from-link-name optional. It marks name optional too, but a job is addressed
+# by its name (show, start, status...) and CDM documents no default: it stays required.
+REQUIRED_FIELDS: tuple[str, ...] = (
+    "name",
+    "from-connector-name",
+    "from-config-values",
+    "to-link-name",
+    "to-config-values",
+    "driver-config-values",
+)
+_NAME_REQUIRED = "CDM addresses a job by its name"
 
 FROM_CONFIG_GROUP = "fromJobConfig"
 TO_CONFIG_GROUP = "toJobConfig"
 # Driver (job-level) config groups and the inputs CDM documents for them.
 DRIVER_CONFIG_GROUPS: frozenset[str] = frozenset(
-    {"throttlingConfig", "schedulerConfig", "retryJobConfig", "groupJobConfig", "smnConfig", "jvmConfig"}
+    {
+        "throttlingConfig",
+        "schedulerConfig",
+        "retryJobConfig",
+        "groupJobConfig",
+        "smnConfig",
+        "jvmConfig",
+        "jarConfig",  # these two appear, empty, in the reference's example requests
+        "transformConfig",
+    }
 )
 CONFIG_VALUE_FIELDS: tuple[str, ...] = ("from-config-values", "to-config-values", "driver-config-values")
 
@@ -111,17 +143,21 @@ def job_name_problems(name: object, label: str = "name") -> list[str]:
 
 def definition_problems(job: Mapping[str, Any]) -> list[str]:
     """Everything wrong with a raw Job object, as messages that name the field and what is expected."""
-    problems = [f"missing required field {field!r}" for field in REQUIRED_FIELDS if field not in job]
+    problems = [
+        f"missing required field {field!r}" + (f" ({_NAME_REQUIRED})" if field == "name" else "")
+        for field in REQUIRED_FIELDS
+        if field not in job
+    ]
     if "name" in job:
         problems.extend(job_name_problems(job["name"]))
     if "job_type" in job and job.get("job_type") not in JOB_TYPES:
         problems.append(f"job_type {job.get('job_type')!r} is not one of {sorted(JOB_TYPES)}")
     for side in ("from", "to"):
         connector = job.get(f"{side}-connector-name")
-        if f"{side}-connector-name" in job and connector not in CONNECTORS:
+        if f"{side}-connector-name" in job and (not isinstance(connector, str) or not connector.strip()):
             problems.append(
-                f"{side}-connector-name {connector!r} is not a known CDM connector; "
-                f"expected one of {sorted(CONNECTORS)}"
+                f"{side}-connector-name {connector!r} must be a non-empty string naming a connector, "
+                f"e.g. one of {sorted(CONNECTORS)}"
             )
         link = job.get(f"{side}-link-name")
         if f"{side}-link-name" in job and (not isinstance(link, str) or not link):
@@ -132,24 +168,68 @@ def definition_problems(job: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def unknown_connectors(job: Mapping[str, Any]) -> list[str]:
+    """The job's connector names that are not in :data:`CONNECTORS` (accepted: worth a hint at most)."""
+    names = (job.get("from-connector-name"), job.get("to-connector-name"))
+    return [name for name in dict.fromkeys(names) if isinstance(name, str) and name and name not in CONNECTORS]
+
+
+def _empty_object(value: object) -> bool:
+    """``{}`` where a list is expected: how CDM writes an empty list (the reference's ``"inputs" : { }``)."""
+    return isinstance(value, Mapping) and not value
+
+
 def config_values_problems(field: str, values: object) -> list[str]:
-    """Problems with one ``{"configs": [{"name", "inputs": [{"name", "value"}]}]}`` structure."""
-    if not isinstance(values, Mapping) or not isinstance(values.get("configs"), list):
-        return [f"{field} must be an object with a 'configs' list"]
+    """Problems with one ``{"configs": [{"name", "inputs": [{"name", "value"}]}]}`` structure.
+
+    ``configs`` may be left out (the reference marks it optional), a config's ``inputs`` too; either
+    may be ``{}`` for an empty list. Other keys (``id``, ``type``, ``extended-configs``) are CDM's own.
+    """
+    if not isinstance(values, Mapping):
+        return [f"{field} {values!r:.80} must be an object with a 'configs' list"]
+    configs = values.get("configs", [])
+    if _empty_object(configs):
+        return []
+    if not isinstance(configs, list):
+        return [f"{field}: 'configs' {configs!r:.80} must be a list of {{name, inputs}} objects (or {{}} when empty)"]
     problems: list[str] = []
-    for config in values["configs"]:
+    for config in configs:
         if not isinstance(config, Mapping) or not isinstance(config.get("name"), str):
-            problems.append(f"{field}: every config needs a string 'name'")
+            problems.append(f"{field}: config {config!r:.80} needs a string 'name'")
             continue
         inputs = config.get("inputs", [])
+        if _empty_object(inputs):
+            continue
         if not isinstance(inputs, list):
-            problems.append(f"{field}.{config['name']}: 'inputs' must be a list")
+            problems.append(
+                f"{field}.{config['name']}: 'inputs' {inputs!r:.80} must be a list of {{name, value}} objects "
+                "(or {} when empty)"
+            )
             continue
         for item in inputs:
             if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
-                problems.append(f"{field}.{config['name']}: every input needs a string 'name'")
+                problems.append(f"{field}.{config['name']}: input {item!r:.80} needs a string 'name'")
             elif not isinstance(item.get("value"), str):
                 problems.append(
                     f"{field}: input {item['name']!r} has value {item.get('value')!r}; every value must be a string"
                 )
     return problems
+
+
+def normalized_job(job: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a valid Job (no :func:`definition_problems`) as the client sends and the emulator stores it.
+
+    ``job_type`` defaults to ``NORMAL_JOB`` (CDM's default); a missing ``configs`` and every ``{}``
+    standing for an empty list become ``[]`` (the documented type). Nothing else changes: left-out
+    optional fields stay out, and every key CDM may add is kept.
+    """
+    result = copy.deepcopy(dict(job))
+    result.setdefault("job_type", DEFAULT_JOB_TYPE)
+    for field in CONFIG_VALUE_FIELDS:
+        values = result[field]
+        configs = values.get("configs", [])
+        values["configs"] = [] if _empty_object(configs) else configs
+        for config in values["configs"]:
+            if _empty_object(config.get("inputs")):
+                config["inputs"] = []
+    return result

@@ -13,13 +13,13 @@ from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 from urllib.parse import unquote
 
-from airflow_provider_cdm.api.job_schema import CONFIG_VALUE_FIELDS, REQUIRED_FIELDS, to_cdm_string
+from airflow_provider_cdm.api.job_schema import CONFIG_VALUE_FIELDS, DEFINITION_FIELDS, to_cdm_string
 from airflow_provider_cdm.api.statuses import ClusterStatus, JobStatus
 
 T = TypeVar("T")
 
 # The fields a job definition consists of; anything else on a job read back was added by the server.
-DEFINITION_KEYS = REQUIRED_FIELDS
+DEFINITION_KEYS = DEFINITION_FIELDS
 CONFIG_VALUES_KEYS = frozenset(CONFIG_VALUE_FIELDS)
 
 
@@ -179,20 +179,26 @@ class Submission:
 
 
 def _decode_config_values(values: object) -> object:
-    """Config values with every input value percent-decoded (CDM encodes some values it sends back)."""
+    """Config values with every input value percent-decoded (CDM encodes some values it sends back), and
+    ``{}`` standing for an empty list (as CDM writes one) as ``[]``."""
     if not isinstance(values, Mapping):
         return values
     configs = []
-    for config in as_list(values.get("configs"), "configs"):
+    for config in as_list(_list_or_empty(values.get("configs")), "configs"):
         if isinstance(config, Mapping):
             inputs = [
                 {**item, "value": unquote(item["value"])} if isinstance(item.get("value"), str) else dict(item)
-                for item in as_list(config.get("inputs"), "inputs")
+                for item in as_list(_list_or_empty(config.get("inputs")), "inputs")
                 if isinstance(item, Mapping)
             ]
             config = {**config, "inputs": inputs}
         configs.append(config)
     return {**values, "configs": configs}
+
+
+def _list_or_empty(value: object) -> object:
+    """``[]`` for an empty object, else ``value`` as it is."""
+    return [] if isinstance(value, Mapping) and not value else value
 
 
 def _input_values(values: object) -> dict[tuple[str, str], str]:

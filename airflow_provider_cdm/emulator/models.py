@@ -21,13 +21,13 @@ from urllib.parse import quote
 
 from airflow_provider_cdm.api import errors
 from airflow_provider_cdm.api.endpoints import LIST_PAGE_SIZE_RANGE
-from airflow_provider_cdm.api.job_schema import CONFIG_VALUE_FIELDS, JOB_TYPES, definition_problems
+from airflow_provider_cdm.api.job_schema import CONFIG_VALUE_FIELDS, JOB_TYPES, definition_problems, normalized_job
+from airflow_provider_cdm.api.job_schema import DEFAULT_JOB_TYPE as DEFAULT_JOB_TYPE  # the app's list-jobs default
 from airflow_provider_cdm.api.statuses import ClusterStatus, JobStatus
 from airflow_provider_cdm.emulator.errors import ApiError
 from airflow_provider_cdm.emulator.links import LinkSpec, LinkStore
 from airflow_provider_cdm.emulator.runs import JsonDict, Run, Script, epoch_millis
 
-DEFAULT_JOB_TYPE = "NORMAL_JOB"
 DEFAULT_PAGE_SIZE = LIST_PAGE_SIZE_RANGE[0]
 
 _CLUSTER_DETAILS = {
@@ -209,7 +209,7 @@ class CdmBackend:
                 return {"name": name, "validation-result": _validation(problems)}
             if job["name"] in cluster.jobs:
                 raise ApiError(errors.CDM_JOB_NAME_EXISTS, job=job["name"])
-            self._add_job(cluster, job, user, self._clock())
+            self._add_job(cluster, self._stored(job), user, self._clock())
             return {"name": name, "validation-result": []}
 
     def create_and_start(self, cluster_ids: Sequence[str], job: object, user: str) -> JsonDict:
@@ -226,7 +226,7 @@ class CdmBackend:
                 raise ApiError(errors.CDM_NO_RESOURCE, resource=f"running cluster among {list(cluster_ids)}")
             if any(job["name"] in cluster.jobs for cluster in running):
                 raise ApiError(errors.CDM_JOB_NAME_EXISTS, job=job["name"])
-            created = self._add_job(self._rng.choice(running), job, user, now)
+            created = self._add_job(self._rng.choice(running), self._stored(job), user, now)
             return {"submissions": [self._start(created, {}, user, now).submission(now)]}
 
     def start_job(self, cluster_id: str, job_name: str, variables: Mapping[str, str], user: str) -> JsonDict:
@@ -299,7 +299,7 @@ class CdmBackend:
                 problems = [f"name {job['name']!r} differs from {job_name!r}: a job cannot be renamed"]
             if problems or not isinstance(job, dict):
                 return {"validation-result": _validation(problems)}
-            existing.definition = copy.deepcopy(job)
+            existing.definition = self._stored(job)
             existing.update_user, existing.updated_at = user, now
             return {"validation-result": []}
 
@@ -386,11 +386,20 @@ class CdmBackend:
             declared = self.links.connector(link)
             if declared is None and self._strict_links:
                 problems.append(f"{side}-link-name {link!r}: link does not exist")
-            elif declared is not None and connector != declared:
+            elif declared is not None and connector is not None and connector != declared:
                 problems.append(f"{side}-link-name {link!r} is a {declared} link, not {connector!r}")
         return problems
 
     # -- helpers (lock held) -------------------------------------------------------------------------
+
+    def _stored(self, job: JsonDict) -> JsonDict:
+        """A valid definition as stored and read back: normalised as the client sends it
+        (``api.job_schema.normalized_job``), a left-out destination connector its declared link's."""
+        stored = normalized_job(job)
+        declared = self.links.connector(str(stored["to-link-name"]))
+        if declared is not None:
+            stored.setdefault("to-connector-name", declared)
+        return stored
 
     def _cluster(self, cluster_id: str) -> Cluster:
         cluster = self._clusters.get(cluster_id)
@@ -406,7 +415,7 @@ class CdmBackend:
         return job
 
     def _add_job(self, cluster: Cluster, definition: JsonDict, user: str, now: float) -> Job:
-        job = Job(self._next_job_id, copy.deepcopy(definition), user, now, user, now)
+        job = Job(self._next_job_id, definition, user, now, user, now)
         self._next_job_id += 1
         cluster.jobs[job.name] = job
         self._creates[job.name] += 1

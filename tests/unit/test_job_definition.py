@@ -10,6 +10,7 @@ import os
 import pickle
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -267,7 +268,7 @@ REFUSALS: list[tuple[str, Callable[[], object], list[str]]] = [
     ("leading whitespace", lambda: definition(name=" orders"), ["' orders'", "whitespace"]),
     ("trailing whitespace", lambda: definition(name="orders\t"), ["'orders\\t'", "whitespace"]),
     ("control character", lambda: definition(name="ord\x00ers"), ["'ord\\x00ers'", "control characters"]),
-    ("unknown connector", lambda: definition(from_connector="oracle-magic"), ["'oracle-magic'", "known CDM connector"]),
+    ("empty connector", lambda: definition(from_connector=""), ["from-connector-name ''", "non-empty string"]),
     ("unknown job type", lambda: definition(job_type="FAST_JOB"), ["'FAST_JOB'", "BATCH_JOB"]),
     ("empty link", lambda: definition(to_link=""), ["to-link-name ''", "non-empty"]),
     (
@@ -385,7 +386,7 @@ def test_every_problem_is_listed_at_once() -> None:
     with pytest.raises(CdmJobDefinitionError) as caught:
         definition(
             name="a/b",
-            to_connector="nope-connector",
+            to_connector=" ",
             from_config={"tableName": None},
             driver_config={"speedConfig": {"x": 1}},
         )
@@ -393,7 +394,7 @@ def test_every_problem_is_listed_at_once() -> None:
     assert len(problems) == 4, problems
     message = str(caught.value)
     assert message.startswith("invalid CDM job definition 'a/b' (4 problems):")
-    for part in ("'a/b'", "'nope-connector'", "'fromJobConfig.tableName' has value None", "'speedConfig'"):
+    for part in ("'a/b'", "to-connector-name ' '", "'fromJobConfig.tableName' has value None", "'speedConfig'"):
         assert part in message
 
 
@@ -556,3 +557,126 @@ def test_importing_the_module_does_not_import_airflow() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert result.stdout.strip() == "[]"
+
+
+# --- what CDM accepts (the API reference's shapes; its own examples: tests/unit/test_seed_examples.py) ---------
+
+
+def _raw(change: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
+    raw = job_definition("orders")
+    change(raw)
+    return raw
+
+
+def _driver_group(raw: dict[str, Any], group: dict[str, Any]) -> None:
+    raw["driver-config-values"]["configs"].append(group)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "expected"),
+    [
+        (lambda j: _driver_group(j, {"name": "jarConfig", "inputs": {}}), "driver-config-values", []),
+        (lambda j: j["to-config-values"]["configs"][0].update(inputs={}), "to-config-values", []),
+        (lambda j: j["from-config-values"].update(configs={}), "from-config-values", None),
+        (lambda j: j["driver-config-values"].pop("configs"), "driver-config-values", None),
+    ],
+    ids=["inputs {}", "destination inputs {}", "configs {}", "no configs"],
+)
+def test_empty_objects_and_missing_configs_load_as_empty_lists(
+    change: Callable[[dict[str, Any]], object], field: str, expected: list[Any] | None
+) -> None:
+    loaded = load_job_definition(_raw(change))
+    configs = loaded[field]["configs"]
+    if expected is None:
+        assert configs == []
+    else:
+        assert configs[-1]["inputs"] == expected
+
+
+def test_job_type_defaults_to_normal_job_as_cdm_does() -> None:
+    loaded = load_job_definition(_raw(lambda j: j.pop("job_type")))
+    assert loaded["job_type"] == "NORMAL_JOB"
+    assert CdmJobDefinition.from_api(_raw(lambda j: j.pop("job_type"))).job_type == "NORMAL_JOB"
+
+
+@pytest.mark.parametrize("field", ["to-connector-name", "from-link-name"])
+def test_fields_the_reference_marks_optional_may_be_left_out(field: str) -> None:
+    raw = _raw(lambda j: j.pop(field))
+    loaded = load_job_definition(raw)
+    assert field not in loaded  # CDM fills it in (a link's connector) or goes without it
+    assert CdmJobDefinition.from_api(raw).to_api() == loaded
+
+
+def test_the_builder_leaves_out_the_optional_fields_it_is_not_given() -> None:
+    raw = definition(to_connector=None, from_link=None).to_api()
+    assert "to-connector-name" not in raw and "from-link-name" not in raw
+    assert load_job_definition(raw) == raw
+
+
+@pytest.mark.parametrize("connector", ["nas-connector", "opentsdb-connector", "thirdparty-obs-connector"])
+def test_connectors_of_huaweis_sdk_are_known(connector: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING"):
+        loaded = load_job_definition(_raw(lambda j: j.update({"from-connector-name": connector})))
+        built = definition(to_connector=connector)
+    assert loaded["from-connector-name"] == connector and built.to_connector == connector
+    assert caplog.records == []
+
+
+def test_an_unknown_connector_is_sent_as_given_with_one_warning_per_name(caplog: pytest.LogCaptureFixture) -> None:
+    connector = f"tomorrow-{uuid.uuid4().hex}-connector"  # never warned about before, in this process
+    with caplog.at_level("WARNING", logger="airflow_provider_cdm.job_definition"):
+        for _ in range(3):
+            loaded = load_job_definition(_raw(lambda j: j.update({"to-connector-name": connector})))
+            assert loaded["to-connector-name"] == connector
+            assert definition(from_connector=connector).to_api()["from-connector-name"] == connector
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 1, warnings
+    assert repr(connector) in warnings[0] and "obs-connector" in warnings[0]
+
+
+STILL_REFUSED = [
+    (
+        "inputs: a non-empty object",
+        lambda j: j["from-config-values"]["configs"][0].update(inputs={"tableName": "orders"}),
+        ["from-config-values.fromJobConfig", "{'tableName': 'orders'}", "list"],
+    ),
+    (
+        "inputs: a string",
+        lambda j: j["to-config-values"]["configs"][0].update(inputs="bucketName=warehouse"),
+        ["to-config-values.toJobConfig", "'bucketName=warehouse'", "list"],
+    ),
+    (
+        "configs: a non-empty object",
+        lambda j: j["driver-config-values"].update(configs={"throttlingConfig": {}}),
+        ["driver-config-values: 'configs' {'throttlingConfig': {}}", "must be a list"],
+    ),
+    ("config values: a list", lambda j: j.update({"to-config-values": []}), ["to-config-values", "[]", "object"]),
+    (
+        "an input without a name",
+        lambda j: j["from-config-values"]["configs"][0]["inputs"].append({"value": "x"}),
+        ["from-config-values.fromJobConfig", "{'value': 'x'}", "string 'name'"],
+    ),
+    (
+        "a config without a name",
+        lambda j: j["driver-config-values"]["configs"].append({"inputs": []}),
+        ["driver-config-values", "{'inputs': []}", "string 'name'"],
+    ),
+    (
+        "a connector that is not a string",
+        lambda j: j.update({"from-connector-name": 42}),
+        ["from-connector-name 42", "non-empty string"],
+    ),
+    ("an empty connector", lambda j: j.update({"to-connector-name": ""}), ["to-connector-name ''", "non-empty"]),
+    ("no name", lambda j: j.pop("name"), ["missing required field 'name'", "addresses a job by its name"]),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "expected"), STILL_REFUSED, ids=[case for case, _, _ in STILL_REFUSED])
+def test_shapes_that_cannot_be_right_are_still_refused_naming_the_value(
+    case: str, change: Callable[[dict[str, Any]], object], expected: list[str]
+) -> None:
+    with pytest.raises(CdmJobDefinitionError) as caught:
+        load_job_definition(_raw(change))
+    message = str(caught.value)
+    for part in expected:
+        assert part in message, f"{case}: {part!r} not in {message!r}"

@@ -146,6 +146,16 @@ def test_job_definition_decodes_read_back_values_and_drops_server_fields() -> No
     assert job.to_json()["definition"] == sent
 
 
+def test_job_definition_reads_empty_configs_cdm_sends_as_objects_as_empty_lists() -> None:
+    # CDM writes an empty config's inputs as {} (the API reference's own examples): the definition has [].
+    stored = read_back(job_definition("orders"))
+    stored["driver-config-values"]["configs"].append({"name": "jarConfig", "inputs": {}})
+    stored["to-config-values"] = {"configs": {}}
+    job = Job.from_api(stored)
+    assert job.definition()["driver-config-values"]["configs"][-1] == {"name": "jarConfig", "inputs": []}
+    assert job.definition()["to-config-values"] == {"configs": []}
+
+
 def test_job_matches_ignores_defaults_the_server_added() -> None:
     sent = job_definition("orders")
     stored = read_back(sent)

@@ -231,7 +231,8 @@ def test_submission_ids_rise_globally_and_history_is_newest_first(backend: CdmBa
     [
         (lambda j: j.pop("driver-config-values"), "driver-config-values"),
         (lambda j: j.update(job_type="FAST_JOB"), "job_type"),
-        (lambda j: j.update({"to-connector-name": "magic-connector"}), "magic-connector"),
+        (lambda j: j.update({"to-connector-name": 42}), "to-connector-name 42 must be a non-empty string"),
+        (lambda j: j["to-config-values"]["configs"][0].update(inputs={"bucketName": "x"}), "{'bucketName': 'x'}"),
         (lambda j: j["from-config-values"]["configs"][0]["inputs"][0].update(value=5), "must be a string"),
         (lambda j: j.update(name="x" * 241), "1 to 240"),
         (lambda j: j.update(name="a/b"), "must not contain '/'"),
@@ -251,6 +252,26 @@ def test_invalid_definitions_answer_validation_errors_and_create_nothing(
     assert backend.counts()["creates"] == {}
     assert backend.create_and_start([RUNNING_1], job, USER)["validation-result"]
     assert backend.counts()["starts"] == {}
+
+
+def test_what_the_reference_accepts_is_created_and_read_back_as_the_client_loads_it(clock: FakeClock) -> None:
+    backend = CdmBackend(DEFAULT_CLUSTERS, clock=clock, links={"obs_link": "obs-connector"})
+    job = job_definition("lean", from_connector="tomorrow-connector")  # a connector CDM may add any day
+    for field in ("job_type", "to-connector-name", "from-link-name"):  # optional in the reference
+        del job[field]
+    job["driver-config-values"]["configs"].append({"name": "jarConfig", "inputs": {}})
+    job["from-config-values"]["configs"][0]["inputs"][0]["type"] = "STRING"  # a field CDM sets itself
+    assert backend.create_job(RUNNING_1, job, USER) == {"name": "lean", "validation-result": []}
+
+    [shown] = backend.list_jobs(RUNNING_1)["jobs"]  # listed under the default job type
+    assert shown["job_type"] == "NORMAL_JOB"
+    assert shown["to-connector-name"] == "obs-connector"  # the destination link's
+    assert "from-link-name" not in shown and shown["from-connector-name"] == "tomorrow-connector"
+    assert shown["driver-config-values"]["configs"][-1] == {"name": "jarConfig", "inputs": []}
+    assert shown["from-config-values"]["configs"][0]["inputs"][0]["type"] == "STRING"
+    del job["name"]
+    assert backend.update_job(RUNNING_1, "lean", job, USER) == {"validation-result": []}
+    assert backend.show_job(RUNNING_1, "lean")["jobs"][0]["job_type"] == "NORMAL_JOB"
 
 
 def test_links_are_free_by_default_and_checked_when_declared_or_strict(clock: FakeClock) -> None:
