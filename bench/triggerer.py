@@ -12,7 +12,15 @@ back on before the watching starts. The real end of a run is the scripted one, f
 state. All scenarios run at the same time (N = 100 and 1,000, both sides: four emulators, four
 watchers) so that ``make bench`` stays within its time budget; they share the machine's cores.
 
-Run: ``python bench/triggerer.py [--jobs 100 1000] [--poll-interval 10] [--baseline-cap 360]``.
+The shared side times every callback of its loop (as asyncio's debug mode does with
+``slow_callback_duration`` = 0.1 s, by the wall clock and by CPU time) and reports how many held the
+loop longer than 0.1 s, the longest, and the longest garbage collection (the triggerer's loop must
+stay free). End -> event delays are reported for successes and failures apart: a failure costs one more
+read (its error summary), which must not queue behind routine reads. Per-job polling models other
+integrations: its calls are not paced by the client.
+
+Run: ``python bench/triggerer.py [--jobs 100 1000] [--sides shared baseline] [--poll-interval 10]
+[--baseline-cap 360]``.
 """
 
 from __future__ import annotations
@@ -56,6 +64,10 @@ SIDE_TITLES = {
 OPERATIONS = ("job_status", "list_jobs", "list_submissions")
 FAILED_EVERY = 10  # one watched job in ten is scripted to fail
 BASELINE_THREADS = 100
+# Set-up (creates, starts) is not paced by the client: the emulator's quotas are off meanwhile, and the
+# runs' clocks tick from their start. The shared side's watcher gets the default (paced) again.
+UNPACED_SETUP = {"AIRFLOW__CDM__CLIENT_PACING": "false"}
+SLOW_CALLBACK_S = 0.1  # no callback may hold the shared side's loop longer than this
 
 
 # --- the watching side (a child process) -----------------------------------------------------------
@@ -69,6 +81,59 @@ def _rss_mb() -> float:
 def _cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+class LoopCallbacks:
+    """How long the loop's callbacks (task steps included) ran: by the wall clock and by CPU time.
+
+    The equivalent of asyncio's debug-mode report (``slow_callback_duration``) without debug mode's
+    cost on every callback. The wall clock also counts the time other processes held the core; on a
+    busy machine the loop thread's CPU time tells what a callback itself cost. A garbage collection
+    runs inside whichever callback allocated last, so the collections' pauses are reported too.
+    """
+
+    def __init__(self) -> None:
+        self.slow = {"wall": 0, "cpu": 0}  # callbacks longer than SLOW_CALLBACK_S
+        self.longest = {"wall": 0.0, "cpu": 0.0}
+        self.gc_longest_s = 0.0
+        self.full_collections = 0
+        self._gc_started = 0.0
+
+    def install(self) -> None:
+        import asyncio.events
+        import gc
+
+        run = asyncio.events.Handle._run
+
+        def timed_run(handle: Any) -> None:
+            wall, cpu = time.perf_counter(), time.thread_time()
+            try:
+                run(handle)
+            finally:
+                self._took("wall", time.perf_counter() - wall)
+                self._took("cpu", time.thread_time() - cpu)
+
+        asyncio.events.Handle._run = timed_run  # type: ignore[method-assign,assignment]
+        gc.callbacks.append(self._on_gc)
+
+    def _took(self, clock: str, seconds: float) -> None:
+        self.slow[clock] += seconds > SLOW_CALLBACK_S
+        self.longest[clock] = max(self.longest[clock], seconds)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.thread_time()
+            return
+        self.gc_longest_s = max(self.gc_longest_s, time.thread_time() - self._gc_started)
+        self.full_collections += info["generation"] == 2
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "slow": self.slow,
+            "longest_s": self.longest,
+            "gc_longest_s": self.gc_longest_s,
+            "full_collections": self.full_collections,
+        }
 
 
 def watch_shared(spec: dict[str, Any]) -> dict[str, Any]:
@@ -114,6 +179,9 @@ def watch_shared(spec: dict[str, Any]) -> dict[str, Any]:
     rss_start, cpu_start, began = _rss_mb(), _cpu_s(), time.time()
     events: dict[str, list[Any]] = {}
 
+    callbacks = LoopCallbacks()
+    callbacks.install()
+
     async def main() -> None:
         triggers = [
             CdmJobStatusTrigger(
@@ -145,6 +213,7 @@ def watch_shared(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "events": events,
         "noticed": noticed,
+        "loop_callbacks": callbacks.to_json(),
         "limiter_429s": throttles,
         "poller_calls": calls,
         "cpu_s": _cpu_s() - cpu_start,
@@ -311,7 +380,10 @@ def launch(scenario: Scenario, poll_interval: float, cap_s: float) -> None:
     }
     spec_path = scenario.workdir / f"{scenario.conn_id}.spec.json"
     spec_path.write_text(json.dumps(spec))
-    env = {**os.environ, **airflow_env(), "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO"}
+    env = {key: value for key, value in os.environ.items() if key not in UNPACED_SETUP}
+    env.update(airflow_env(), AIRFLOW__LOGGING__LOGGING_LEVEL="INFO")
+    if scenario.side == "baseline":  # other integrations: no client-side pacing
+        env.update(UNPACED_SETUP)
     env[f"AIRFLOW_CONN_{scenario.conn_id.upper()}"] = scenario.emulator.connection_json
     log = open(scenario.workdir / f"{scenario.conn_id}.log", "wb")  # noqa: SIM115 - closed with the process
     scenario.process = subprocess.Popen(
@@ -356,12 +428,22 @@ def analyse(scenario: Scenario, plan: dict[str, dict[str, Any]]) -> dict[str, An
         ):
             correct += 1
     delays = [events[name][0] - ends[name] for name in plan if name in events and name in ends]
+    by_outcome = {
+        outcome: [
+            events[name][0] - ends[name]
+            for name, script in plan.items()
+            if script["outcome"] == outcome and name in events and name in ends
+        ]
+        for outcome in ("SUCCEEDED", "FAILED")
+    }
     noticed = result.get("noticed", {})
     notice_delays = [noticed[name] - ends[name] for name in plan if name in noticed and name in ends]
     requests = requests_delta(scenario.emulator.stats()["requests"], scenario.setup_requests)
     return {
         "requests": requests,
         "delays": delays,
+        "success_delays": by_outcome["SUCCEEDED"],
+        "failure_delays": by_outcome["FAILED"],
         "notice_delays": notice_delays,
         "correct": correct,
         "events": len(events),
@@ -381,12 +463,28 @@ def spread(values: list[float]) -> str:
     return f"{fmt(median(values))} / {fmt(percentile(values, 0.95))} / {fmt(max(values) if values else None)}"
 
 
+def loop_cell(result: dict[str, Any]) -> str:
+    loop = result.get("loop_callbacks")
+    if loop is None:
+        return "n/a (threads)"
+    slow, longest = loop["slow"], loop["longest_s"]
+    return f"{slow['wall']:,} / {slow['cpu']:,} (longest {longest['wall']:.3f} / {longest['cpu']:.3f} s)"
+
+
+def gc_cell(result: dict[str, Any]) -> str:
+    loop = result.get("loop_callbacks")
+    if loop is None:
+        return "n/a"
+    return f"{loop['gc_longest_s']:.3f} ({loop['full_collections']} full collections)"
+
+
 def report(jobs: int, analyses: dict[str, dict[str, Any]], poll_interval: float, cap_s: dict[str, float]) -> str:
-    header = ["", *(SIDE_TITLES[side] for side in SIDES)]
+    sides = [side for side in SIDES if side in analyses]
+    header = ["", *(SIDE_TITLES[side] for side in sides)]
     rows: list[list[str]] = []
 
     def row(label: str, cell: Any) -> None:
-        rows.append([label, *(cell(analyses[side]) for side in SIDES)])
+        rows.append([label, *(cell(analyses[side]) for side in sides)])
 
     for operation in OPERATIONS:
         row(f"`{operation}` calls (429s)", lambda a, op=operation: calls_cell(a["requests"], op))
@@ -409,7 +507,11 @@ def report(jobs: int, analyses: dict[str, dict[str, Any]], poll_interval: float,
     row("events correct (run, status, error summary)", lambda a: f"{a['correct']:,} / {jobs:,}")
     row("runs whose end was not reported", lambda a: f"{a['missing']:,}")
     row("end → event, s: median / p95 / max", lambda a: spread(a["delays"]))
+    row("successes: end → event, s: median / p95 / max", lambda a: spread(a["success_delays"]))
+    row("failures: end → event, s: median / p95 / max", lambda a: spread(a["failure_delays"]))
     row("end → first terminal answer, s: median / p95 / max", lambda a: spread(a["notice_delays"]))
+    row(f"loop callbacks over {SLOW_CALLBACK_S:g} s, wall clock / CPU time (longest)", lambda a: loop_cell(a["result"]))
+    row("longest garbage collection, CPU s", lambda a: gc_cell(a["result"]))
     row("watching side CPU, s", lambda a: fmt(a["result"].get("cpu_s")))
     row(
         "watching side peak RSS, MB (at start)",
@@ -426,6 +528,7 @@ def report(jobs: int, analyses: dict[str, dict[str, Any]], poll_interval: float,
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--sides", nargs="+", choices=SIDES, default=list(SIDES), help="the watching sides to run")
     parser.add_argument("--min-duration", type=float, default=20.0)
     parser.add_argument("--max-duration", type=float, default=120.0)
     parser.add_argument("--poll-interval", type=float, default=10.0)
@@ -440,11 +543,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.watch:
         watcher_main(args.watch, args.out)
         return
+    os.environ.update(UNPACED_SETUP)
 
     from airflow_provider_cdm.emulator.testing import run_emulator
 
     began = time.time()
     caps = {"shared": args.shared_cap, "baseline": args.baseline_cap}
+    sides = [side for side in SIDES if side in args.sides]
     plans = {jobs: job_plan(jobs, args.seed, args.min_duration, args.max_duration) for jobs in args.jobs}
     with contextlib.ExitStack() as stack:
         if args.keep:
@@ -454,7 +559,7 @@ def main(argv: list[str] | None = None) -> None:
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="cdm-bench-"))
         scenarios = []
         for jobs in args.jobs:
-            for side in SIDES:
+            for side in sides:
                 emulator = stack.enter_context(run_emulator("--quotas", "--job-duration", "60", "--seed", "1"))
                 conn_id = f"bench_{side}_{jobs}"
                 os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = emulator.connection_json

@@ -305,11 +305,13 @@ async def test_a_list_that_keeps_failing_falls_back_to_status_calls(
 async def test_the_quota_share_comes_from_airflow_configuration(
     emu: EmulatorThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert _shared_poller.configured_quota_share() == 0.8
-    monkeypatch.setenv("AIRFLOW__CDM__QUOTA_SHARE", "0.5")
+    assert _shared_poller.configured_quota_share() == 0.6
+    monkeypatch.setenv("AIRFLOW__CDM__QUOTA_SHARE", "0.5")  # the option's former name
     assert _shared_poller.configured_quota_share() == 0.5
+    monkeypatch.setenv("AIRFLOW__CDM__TRIGGERER_QUOTA_SHARE", "0.4")
     async with subscribe(start(emu, "orders"), 60.0):
         (poller,) = pollers().values()
-        assert poller.limiter.share == 0.5
-    monkeypatch.setenv("AIRFLOW__CDM__QUOTA_SHARE", "1.5")
-    assert _shared_poller.configured_quota_share() == 0.8  # refused, with a warning
+        assert poller.limiter.share == 0.4
+    monkeypatch.setenv("AIRFLOW__CDM__TRIGGERER_QUOTA_SHARE", "1.5")
+    monkeypatch.delenv("AIRFLOW__CDM__QUOTA_SHARE")
+    assert _shared_poller.configured_quota_share() == 0.6  # refused, with a warning
