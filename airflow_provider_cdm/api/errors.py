@@ -7,6 +7,7 @@ The client reads ``kind`` to tell errors apart without matching strings; the emu
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 
@@ -53,6 +54,8 @@ CDM_JOB_RUNNING = ErrorCode("Cdm.0052", ErrorKind.JOB_RUNNING, 400, "Job[{job}] 
 CDM_JOB_NOT_RUNNING = ErrorCode("Cdm.0053", ErrorKind.JOB_NOT_RUNNING, 400, "Job[{job}] is not running.")
 CDM_JOB_NOT_EXIST = ErrorCode("Cdm.0054", ErrorKind.JOB_NOT_FOUND, 400, "Job[{job}] does not exist.")
 CDM_JOB_DISABLED = ErrorCode("Cdm.0059", ErrorKind.SUBMIT_REFUSED, 400, "Job[{job}] is disabled.")
+# The update reference's worked example (the error table lists Cdm.0319 instead).
+CDM_JOB_NOT_EXIST_3 = ErrorCode("Cdm.0095", ErrorKind.JOB_NOT_FOUND, 400, "A job with the name {job} does not exist.")
 CDM_JOB_NOT_EXIST_2 = ErrorCode("Cdm.0100", ErrorKind.JOB_NOT_FOUND, 400, "Job[{job}] does not exist.")
 CDM_LINK_NOT_EXIST = ErrorCode("Cdm.0101", ErrorKind.NOT_FOUND, 400, "Link[{link}] does not exist.")
 CDM_JOB_NAME_EXISTS = ErrorCode("Cdm.0104", ErrorKind.JOB_EXISTS, 400, "Job name[{job}] already exists.")
@@ -84,6 +87,7 @@ APIG_THROTTLED = ErrorCode(
     429,
     "The throttling threshold has been reached: policy user over ratelimit,limit:{limit},time:1 minute",
 )
+APIG_TOKEN_OUTDATED = ErrorCode("APIG.0307", ErrorKind.AUTH, 401, "The token must be updated.")
 APIG_BAD_TOKEN = ErrorCode("APIG.1002", ErrorKind.AUTH, 401, "Incorrect token or token resolution failed")
 
 IAM_BAD_CREDENTIALS = ErrorCode("IAM.0004", ErrorKind.AUTH, 401, "The username or password is wrong.")
@@ -98,6 +102,7 @@ KNOWN_ERRORS: dict[str, ErrorCode] = _table(
     CDM_JOB_NOT_EXIST,
     CDM_JOB_DISABLED,
     CDM_JOB_NOT_EXIST_2,
+    CDM_JOB_NOT_EXIST_3,
     CDM_LINK_NOT_EXIST,
     CDM_JOB_NAME_EXISTS,
     CDM_JOB_STATUS_UNKNOWN,
@@ -112,9 +117,30 @@ KNOWN_ERRORS: dict[str, ErrorCode] = _table(
     APIG_BACKEND_UNAVAILABLE,
     APIG_BACKEND_TIMEOUT,
     APIG_THROTTLED,
+    APIG_TOKEN_OUTDATED,
     APIG_BAD_TOKEN,
     IAM_BAD_CREDENTIALS,
 )
+
+
+# Prefix and number of a code as CDM and the gateway spell it: "Cdm.0100", "CDM.0100", "Cdm.00095"
+# (the update example's errCode for Cdm.0095), "APIGW.0301" (the gateway's other prefix).
+_CODE_SHAPE = re.compile(r"(?i)(cdm|apigw|apig|iam)\.(\d+)")
+_PREFIXES = {"cdm": "Cdm", "apig": "APIG", "apigw": "APIG", "iam": "IAM"}
+
+
+def known_error(code: str | None) -> ErrorCode | None:
+    """The documented error ``code`` names, in any of its spellings (prefix case, ``APIGW.`` for
+    ``APIG.``, zero padding of the number); None for codes not listed here."""
+    if not code:
+        return None
+    if code in KNOWN_ERRORS:
+        return KNOWN_ERRORS[code]
+    shape = _CODE_SHAPE.fullmatch(code.strip())
+    if shape is None:
+        return None
+    prefix, number = shape.groups()
+    return KNOWN_ERRORS.get(f"{_PREFIXES[prefix.lower()]}.{int(number):04d}")
 
 
 # Kinds that do not say what became of the request: a system error (Cdm.0000, a gateway 502/504)
@@ -129,14 +155,15 @@ def is_definite_refusal(code: str | None) -> bool:
     Cdm.0100 (no such job) is an answer, not a lost request, and asking again gets the same answer
     (throttling excepted: that passes). False for Cdm.0000, unknown codes and no code.
     """
-    known = KNOWN_ERRORS.get(code) if code else None
+    known = known_error(code)
     return known is not None and known.kind not in _INDEFINITE_KINDS
 
 
 def kind_of(code: str | None, http_status: int | None) -> ErrorKind:
     """Classify an error by its code, falling back on the HTTP status for codes we do not know."""
-    if code and code in KNOWN_ERRORS:
-        return KNOWN_ERRORS[code].kind
+    known = known_error(code)
+    if known is not None:
+        return known.kind
     if http_status == 429:
         return ErrorKind.THROTTLED
     if http_status in (401, 403):

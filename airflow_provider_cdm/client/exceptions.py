@@ -12,10 +12,13 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException
 
-from airflow_provider_cdm.api.errors import ErrorKind, kind_of
+from airflow_provider_cdm.api.errors import KNOWN_ERRORS, ErrorKind, kind_of, known_error
+from airflow_provider_cdm.client.models import ResponseShapeError, ValidationMessage
 
+# errCode first: the wire code golangsdk and Terraform act on; ``code`` may differ from it.
 _CODE_KEYS = ("errCode", "code", "error_code")
-_MESSAGE_KEYS = ("externalMessage", "message", "error_msg")
+# "ternalMessage": one documented example misspells "externalMessage".
+_MESSAGE_KEYS = ("externalMessage", "ternalMessage", "message", "error_msg")
 _EXCERPT_CHARS = 200
 
 
@@ -148,11 +151,12 @@ def error_from_response(
     fields: Mapping[str, Any] = document
     if isinstance(document.get("error"), Mapping):  # IAM (Keystone style): {"error": {"code", "message"}}
         fields = document["error"]
-    code = _first_text(fields, _CODE_KEYS)
+    code = _error_code(fields)
     message = _first_text(fields, _MESSAGE_KEYS) or _excerpt(body) or f"HTTP {http_status} with an empty body"
-    validation = [
-        str(entry.get("message", "")) for entry in document.get("validation-result") or () if isinstance(entry, Mapping)
-    ]
+    try:
+        validation = [entry.message for entry in ValidationMessage.list_from(document)]
+    except ResponseShapeError:  # an error is reported whatever shape its details have
+        validation = []
     return api_error(
         message,
         http_status=http_status,
@@ -170,6 +174,15 @@ def _json_object(body: bytes) -> dict[str, Any]:
     except (UnicodeDecodeError, ValueError):
         return {}
     return document if isinstance(document, dict) else {}
+
+
+def _error_code(fields: Mapping[str, Any]) -> str | None:
+    """The body's error code: the first one sent in a documented spelling, else the first in any
+    spelling of a documented one (``Cdm.00095``), else the first one sent."""
+    codes = [code for key in _CODE_KEYS if (code := _first_text(fields, (key,)))]
+    exact = [code for code in codes if code in KNOWN_ERRORS]
+    variant = [code for code in codes if known_error(code) is not None]
+    return next(iter(exact or variant or codes), None)
 
 
 def _first_text(fields: Mapping[str, Any], keys: Sequence[str]) -> str | None:

@@ -7,6 +7,7 @@ Every object keeps the decoded JSON it came from as ``raw``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -43,28 +44,52 @@ def as_list(value: object, what: str) -> list[Any]:
     return value
 
 
+# Below this a number is epoch seconds: as milliseconds it would be before March 1973.
+_EPOCH_S_BELOW = 1e11
+
+
 def epoch_ms_to_datetime(value: object) -> datetime | None:
-    """An epoch-milliseconds date (number or numeric string) as an aware UTC datetime; None if unusable."""
+    """A CDM date as an aware UTC datetime; None if unusable (not a date, not after 1970).
+
+    Numbers and numeric strings are epoch milliseconds, or epoch seconds (maybe fractional) when below
+    1e11; other strings are ISO 8601 or ``yyyy-MM-dd HH:mm:ss``, read as UTC when they carry no offset.
+    """
     number = _number(value)
     if number is None:
+        return _date_text(value) if isinstance(value, str) else None
+    if number <= 0:
         return None
     try:
-        return datetime.fromtimestamp(number / 1000, tz=timezone.utc)
+        return datetime.fromtimestamp(number if number < _EPOCH_S_BELOW else number / 1000, tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
         return None
 
 
+def _date_text(value: str) -> datetime | None:
+    text = value.strip()
+    try:
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
 def _number(value: object) -> float | None:
+    """A finite number sent as a JSON number or numeric string; None for anything else."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
+        number = float(value)
+    elif isinstance(value, str):
         try:
-            return float(value.strip())
+            number = float(value.strip())
         except ValueError:
             return None
-    return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _int(value: object) -> int | None:
@@ -74,6 +99,11 @@ def _int(value: object) -> int | None:
 
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _first_present(item: Mapping[str, Any], *keys: str) -> object:
+    """The value of the first of ``keys`` that ``item`` holds and is not null."""
+    return next((item[key] for key in keys if item.get(key) is not None), None)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -102,7 +132,7 @@ class Submission:
     submission_id: int | None
     status: JobStatus | None
     status_text: str | None  # as CDM sent it, also when ``status`` is None (a value this code does not know)
-    progress: float | None
+    progress: float | None  # as CDM reports it (see docs/architecture.md); never decides an outcome
     creation_date: datetime | None
     execute_date: datetime | None
     last_update_date: datetime | None
@@ -130,7 +160,7 @@ class Submission:
             execute_date=epoch_ms_to_datetime(item.get("execute-date")),
             last_update_date=epoch_ms_to_datetime(item.get("last-update-date")),
             creation_user=_text(item.get("creation-user")),
-            last_update_user=_text(item.get("last-udpate-user", item.get("last-update-user"))),
+            last_update_user=_text(_first_present(item, "last-udpate-user", "last-update-user")),
             rows_written=_int(item.get("write_rows")),
             rows_updated=_int(item.get("update_rows")),
             rows_deleted=_int(item.get("delete_rows")),
@@ -367,7 +397,7 @@ class Cluster:
 
 @dataclass(frozen=True)
 class ValidationMessage:
-    """One entry of a ``validation-result`` list."""
+    """One message of a ``validation-result`` list."""
 
     message: str
     status: str
@@ -379,7 +409,24 @@ class ValidationMessage:
 
     @classmethod
     def list_from(cls, document: Mapping[str, Any]) -> list[ValidationMessage]:
-        return [cls.from_api(entry) for entry in as_list(document.get("validation-result"), "validation-result")]
+        """The messages of every entry, OK ones left out. An entry is ``{"status", "message"}`` (the
+        reference), ``{}`` (a validator with nothing to say) or, as Sqoop 2 writes it, input names mapped
+        to lists of ``{"status", "message"}``: each of those messages then starts with its input's name."""
+        messages: list[ValidationMessage] = []
+        for entry in as_list(document.get("validation-result"), "validation-result"):
+            item = as_object(entry, "validation-result entry")
+            if isinstance(item.get("status"), str) or isinstance(item.get("message"), str):
+                messages.append(cls.from_api(item))
+                continue
+            for name, found in item.items():
+                nested_entries = (
+                    [found] if isinstance(found, Mapping) else as_list(found, f"validation-result {name!r}")
+                )
+                for nested in nested_entries:
+                    message = cls.from_api(nested)
+                    text = f"{name}: {message.message}" if message.message else str(name)
+                    messages.append(cls(message=text, status=message.status))
+        return [message for message in messages if message.status != "OK"]
 
     @property
     def is_error(self) -> bool:

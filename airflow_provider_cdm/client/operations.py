@@ -172,15 +172,23 @@ def _submissions(document: object) -> list[Submission]:
 
 
 def _total(document: Mapping[str, Any]) -> int | None:
+    """The wrapper's ``total`` (a number or numeric string); None when absent or not a count."""
     total = document.get("total")
     if isinstance(total, str) and total.strip().isdigit():
         return int(total)
-    return total if isinstance(total, int) and not isinstance(total, bool) else None
+    if isinstance(total, float) and total.is_integer() and total >= 0:
+        return int(total)
+    return total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None
 
 
 class PageWalk(Generic[T]):
-    """Which page of a listing to read next, and when to stop: after a short or empty page, when
-    ``total`` items were seen, or when a page repeats the previous one (a server ignoring ``page_no``).
+    """Which page of a listing to read next, and when to stop.
+
+    When the answer carries ``total``, the walk goes by it and ``page_no``: it ends once ``total`` items
+    were seen (so by page ``total`` at the latest: every page taken holds an item), whatever the pages'
+    length: CDM may answer 10 items a page whatever ``page_size`` asked for. Without ``total``, a page
+    shorter than ``page_size`` is the last one. Always: an empty page, or one that repeats the previous
+    page (a server ignoring ``page_no``), ends the walk.
 
     Sans-IO, so both transports walk alike::
 
@@ -207,8 +215,10 @@ class PageWalk(Generic[T]):
             self._done = True
             return ()
         self._seen += len(page.items)
-        if len(page.items) < self._page_size or (page.total is not None and self._seen >= page.total):
-            self._done = True
+        if page.total is not None:
+            self._done = self._seen >= page.total
+        else:
+            self._done = len(page.items) < self._page_size
         self._previous = page.items
         self._page_no += 1
         return page.items
