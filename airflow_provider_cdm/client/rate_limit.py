@@ -90,6 +90,13 @@ class _Ticket:
     epoch: int
 
 
+@dataclass
+class _Place:
+    pacer: Pacer
+    ticket: _Ticket
+    delay: float
+
+
 class Pacer:
     """One quota group's token bucket (GCRA). Not thread-safe: :class:`QuotaLimiter` locks around it."""
 
@@ -230,44 +237,46 @@ class QuotaLimiter:
 
     async def acquire(self, endpoint: Endpoint) -> None:
         """Wait until a call to ``endpoint`` may be sent (at once when it has no quota)."""
-        while True:
-            with self._lock:
-                pacer = self._pacer(endpoint)
-                if pacer is None:
-                    return
-                ticket = pacer.reserve(self._clock())
-                delay = ticket.send_at - self._clock()
-            if delay > 0:
+        while (place := self._take(endpoint)) is not None:
+            if place.delay > 0:
                 try:
-                    await self._sleep(delay)
+                    await self._sleep(place.delay)
                 except BaseException:  # cancelled while waiting: the place goes back
-                    with self._lock:
-                        pacer.release(ticket, self._clock())
+                    self._give_back(place)
                     raise
-            with self._lock:
-                if pacer.epoch == ticket.epoch:
-                    return
+            if self._still_valid(place):
+                return
             # a 429 arrived while this call waited: queue again behind the pause
 
     def acquire_blocking(self, endpoint: Endpoint, sleep: Callable[[float], None] = time.sleep) -> None:
         """:meth:`acquire` for a thread that may block (the sync transport): the same places, the same rules."""
-        while True:
-            with self._lock:
-                pacer = self._pacer(endpoint)
-                if pacer is None:
-                    return
-                ticket = pacer.reserve(self._clock())
-                delay = ticket.send_at - self._clock()
-            if delay > 0:
+        while (place := self._take(endpoint)) is not None:
+            if place.delay > 0:
                 try:
-                    sleep(delay)
+                    sleep(place.delay)
                 except BaseException:  # interrupted (a task killed or timed out): the place goes back
-                    with self._lock:
-                        pacer.release(ticket, self._clock())
+                    self._give_back(place)
                     raise
-            with self._lock:
-                if pacer.epoch == ticket.epoch:
-                    return
+            if self._still_valid(place):
+                return
+
+    def _take(self, endpoint: Endpoint) -> _Place | None:
+        """A place for one call to ``endpoint`` and the wait until it; None when it has no quota."""
+        with self._lock:
+            pacer = self._pacer(endpoint)
+            if pacer is None:
+                return None
+            ticket = pacer.reserve(self._clock())
+            return _Place(pacer, ticket, ticket.send_at - self._clock())
+
+    def _give_back(self, place: _Place) -> None:
+        with self._lock:
+            place.pacer.release(place.ticket, self._clock())
+
+    def _still_valid(self, place: _Place) -> bool:
+        """Whether no 429 came while the caller waited for its place."""
+        with self._lock:
+            return place.pacer.epoch == place.ticket.epoch
 
     def throttled(self, endpoint: Endpoint, retry_after: float | None = None) -> None:
         """A 429 answered a call to ``endpoint``: back that quota group's pacer off."""
