@@ -504,6 +504,7 @@ class WaitingOperator(BaseOperator):
             raise self.give_up(expected, time.time() - started_at if started_at is not None else None)
         message = f"Waiting for {describe_run(expected)} failed: {checked['message'] or 'no reason given'}"
         self.log.error("%s", message)
+        self.on_kill()  # the task gives up on its run: it is stopped, as when the task is killed
         raise AirflowException(message)
 
     def succeeded(self, run: RunRef, submission: Mapping[str, Any]) -> dict[str, Any]:
@@ -523,12 +524,14 @@ class WaitingOperator(BaseOperator):
         return error
 
     def on_kill(self) -> None:
-        """Stop the run this task started or attached to, if it is still active."""
+        """Stop the run this task started or attached to, if it is still active (errors are logged)."""
         if self.run_ref is None:
             return
         hook = CdmHook(self.cdm_conn_id, **self.hook_params)  # not the task's session: it may be mid-request
         try:
             stop_run(hook, self.run_ref, self.log)
+        except CdmApiError as err:
+            self.log.warning("Could not stop %s: %s", describe_run(self.run_ref), err)
         finally:
             hook.close()
 

@@ -106,13 +106,27 @@ def test_failed_without_a_submission_uses_the_events_message(cdm: requests_mock.
         complete(operator(), event("failed", None, message="the run was superseded and is not in the history"))
 
 
-def test_error_raises_the_triggers_reason(cdm: requests_mock.Mocker) -> None:
+def test_error_raises_the_triggers_reason_and_stops_the_run_it_gives_up_on(cdm: requests_mock.Mocker) -> None:
+    """The task fails without an outcome: its run must not go on unwatched (found in a real deployment)."""
+    cdm.get(job_url(JOB, "/status"), json={"submissions": [run_json(7, "RUNNING")]})
+    cdm.put(job_url(JOB, "/stop"), json={"validation-result": []})
     with pytest.raises(
         AirflowException, match=r"Waiting for run 7 of CDM job 'orders_daily'.*failed: APIG.0301: bad signature"
     ) as raised:
         complete(operator(), event("error", message="APIG.0301: bad signature"))
     assert not isinstance(raised.value, CdmJobFailedError)
-    assert cdm.call_count == 0
+    assert [request.method for request in cdm.request_history] == ["GET", "PUT"]
+
+
+def test_an_error_after_the_run_ended_stops_nothing_and_a_failed_stop_keeps_the_error(
+    cdm: requests_mock.Mocker,
+) -> None:
+    cdm.get(job_url(JOB, "/status"), [{"json": {"submissions": [run_json(7, "SUCCEEDED")]}}, {"status_code": 401}])
+    with pytest.raises(AirflowException, match="failed: lost"):
+        complete(operator(), event("error", message="lost"))
+    assert [request.method for request in cdm.request_history] == ["GET"]
+    with pytest.raises(AirflowException, match="failed: lost again"):  # the stop's own 401 is only logged
+        complete(operator(), event("error", message="lost again"))
 
 
 def test_timeout_stops_the_run_it_waited_for(cdm: requests_mock.Mocker) -> None:
