@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import importlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Mapping
@@ -142,8 +143,7 @@ class CdmJobStatusTrigger(BaseTrigger):
         The job is read by the loop's shared poller (:mod:`._shared_poller`) for every trigger of the
         same connection and cluster; this trigger judges each answer it receives on its own.
         """
-        from airflow_provider_cdm.triggers import _shared_poller
-
+        _shared_poller = await _import_off_the_loop(SHARED_POLLER_MODULE)
         async with _shared_poller.subscribe(
             conn_id=self.cdm_conn_id,
             hook_params=self.hook_params,
@@ -347,6 +347,17 @@ class CdmJobStatusTrigger(BaseTrigger):
             submission.submission_id,
             verdict.value,
         )
+
+
+SHARED_POLLER_MODULE = "airflow_provider_cdm.triggers._shared_poller"
+
+
+async def _import_off_the_loop(name: str) -> Any:
+    """The module ``name``, imported in a worker thread: the first trigger of a triggerer would otherwise
+    hold the loop while the client modules load (tens of ms, more on a busy machine). Every caller goes
+    through ``import_module``, never straight to ``sys.modules``, which holds a module while another
+    trigger's thread is still executing it."""
+    return await asyncio.to_thread(importlib.import_module, name)
 
 
 class _Expired(Exception):

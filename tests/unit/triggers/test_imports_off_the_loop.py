@@ -1,0 +1,51 @@
+"""The trigger loads the shared poller's modules in a worker thread, and every concurrent first trigger gets
+the module whole: ``sys.modules`` holds a module while another thread still executes it (found in a real
+triggerer, where nine deferred tasks failed on a half-imported poller)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_cdm.triggers.cdm import _import_off_the_loop
+
+
+@pytest.mark.asyncio
+async def test_concurrent_first_imports_all_get_the_whole_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "slow_to_import.py").write_text(
+        textwrap.dedent(
+            """
+            import threading, time
+            importing_thread = threading.get_ident()
+            time.sleep(0.3)
+            def subscribe():
+                return "ready"
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "slow_to_import", raising=False)
+    ticks = 0
+
+    async def loop_keeps_running() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.ensure_future(loop_keeps_running())
+    try:
+        modules = await asyncio.gather(*(_import_off_the_loop("slow_to_import") for _ in range(5)))
+    finally:
+        ticker.cancel()
+    assert all(module.subscribe() == "ready" for module in modules)
+    assert modules[0].importing_thread != threading.get_ident()  # not on the loop's thread
+    assert ticks >= 10  # the loop went on while the module loaded
+    monkeypatch.delitem(sys.modules, "slow_to_import")
