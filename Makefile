@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # Quiet installs; the machine's pip may list extra local indexes that only produce warnings.
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: demo test test-unit test-integration test-py310 test-browser lint dist-check bench emulator venv clean
+.PHONY: demo test test-unit test-integration test-py310 test-browser test-deployment lint dist-check bench emulator venv clean
 
 venv: $(VENV)/.installed
 
@@ -50,6 +50,17 @@ $(VENV)/.browser-installed: $(VENV)/.installed tests/browser/requirements.txt
 	$(PY) -m pip install $(PIP_FLAGS) -r tests/browser/requirements.txt
 	touch $@
 
+## A real Airflow 3 deployment (PostgreSQL, LocalExecutor, api-server, scheduler, dag-processor, triggerer
+## processes on 127.0.0.1) running one DAG against the emulator with quotas; a triggerer is killed mid-run.
+## Debian's PostgreSQL is installed when missing (as root). Full size: CDM_DEPLOYMENT_N=300 CDM_DEPLOYMENT_SENSORS=20.
+test-deployment: venv $(VENV)/.deployment-installed
+	scripts/ensure_postgresql.sh
+	CDM_DEPLOYMENT_TEST=1 $(PY) -m pytest tests/deployment $(PYTEST_ARGS)
+
+$(VENV)/.deployment-installed: $(VENV)/.installed tests/deployment/requirements.txt
+	$(PY) -m pip install $(PIP_FLAGS) -r tests/deployment/requirements.txt
+	touch $@
+
 ## ruff (lint and format) on everything, mypy --strict on the package.
 lint: venv $(VENV)/.dev-installed
 	$(PY) -m ruff check .
@@ -64,14 +75,19 @@ $(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install $(PIP_FLAGS) -r requirements-dev.txt
 	touch $@
 
-## Benchmarks (figures for the README's performance section), markdown tables on stdout; under 10 minutes.
+## Benchmarks (figures for the README's performance section), markdown tables on stdout; the first four take
+## under 10 minutes, the deployment one far longer at full size (BENCH_DEPLOYMENT_ARGS=--quick: a short run).
 ## The triggerer at N = 100 and 1,000 watched jobs under quotas (shared poller vs per-job polling), the
-## DAG-parse cost of the provider, the hook per auth mode, and the emulator's own capacity.
-bench: venv
+## DAG-parse cost of the provider, the hook per auth mode, the emulator's own capacity, and a real Airflow
+## deployment (bench/deployment.py: N = 300 deferred starts and 20 sensors, 1 and 2 triggerers; long).
+BENCH_DEPLOYMENT_ARGS ?=
+bench: venv $(VENV)/.deployment-installed
 	$(PY) bench/triggerer.py
 	$(PY) bench/dag_parse.py
 	$(PY) bench/hook_calls.py
 	$(PY) bench/emulator_capacity.py
+	scripts/ensure_postgresql.sh
+	$(PY) bench/deployment.py $(BENCH_DEPLOYMENT_ARGS)
 
 ## A CDM emulator in the foreground, for your own DAG tests (Ctrl-C stops it).
 emulator: venv

@@ -62,7 +62,12 @@ def _dispatch(app: EmulatorApp, request: Request) -> object:
         return {"revoked": app.auth.revoke_tokens()}
     if route == ("GET", "stats"):
         stats = app.stats.snapshot()
-        return {"requests": stats["requests"], **app.backend.counts(), "faults": stats["faults"]}
+        return {
+            "requests": stats["requests"],
+            **app.backend.counts(),
+            "faults": stats["faults"],
+            "clients": stats["clients"],
+        }
     if route == ("GET", "state"):
         return {
             **app.backend.snapshot(),

@@ -29,7 +29,7 @@ from airflow_provider_cdm.emulator.app import EmulatorApp, Request, Response
 from airflow_provider_cdm.emulator.config import EmulatorConfig
 from airflow_provider_cdm.emulator.errors import ApiError
 from airflow_provider_cdm.emulator.faults import injected_error, malformed_body
-from airflow_provider_cdm.emulator.stats import NO_RESPONSE
+from airflow_provider_cdm.emulator.stats import NO_RESPONSE, client_of
 
 MAX_BODY_BYTES = 1024 * 1024
 # Bodies up to this size are read and discarded before a 413, so the client sees the answer rather
@@ -83,9 +83,10 @@ class _Handler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         found = None if path.startswith(ADMIN_PREFIX) else route(self.command, path)
         operation = found[0].name if found else _UNROUTED
+        client = client_of(self.headers.get("User-Agent"))
         body = self._read_body(request_id)
         if isinstance(body, Response):
-            app.stats.record_request(operation, body.status)
+            app.stats.record_request(operation, body.status, client)
             self._send(body, request_id, close=True)
             return
         request = Request(self.command, path, query, dict(self.headers.items()), body, request_id)
@@ -101,7 +102,7 @@ class _Handler(BaseHTTPRequestHandler):
             traceback.print_exc(file=sys.stderr)
             error = ApiError(errors.CDM_SYSTEM_ERROR, detail="unexpected emulator error (see its stderr)")
             response = Response.error(error, request_id)
-        app.stats.record_request(operation, response.status if response else NO_RESPONSE)
+        app.stats.record_request(operation, response.status if response else NO_RESPONSE, client)
         if response is not None:
             self._send(response, request_id)
 

@@ -417,6 +417,29 @@ def test_admin_script_state_stats_and_reset(emulator: EmulatorThread, client: Si
     assert emulator.state()["clusters"][0]["jobs"] == [] and emulator.stats()["requests"] == {}
 
 
+def test_stats_split_requests_by_the_user_agent_comment_and_status() -> None:
+    with emulator_in_thread() as emulator:
+        client = SignedClient(emulator)
+        sync, async_ = (
+            {"User-Agent": "airflow-provider-cdm/1.0 (sync)"},
+            {"User-Agent": "airflow-provider-cdm/1.0 (async)"},
+        )
+        path = f"/clusters/{RUNNING_1}/cdm/job/all"
+        assert client.cdm("GET", "/clusters", headers=sync).status_code == 200
+        assert client.cdm("GET", "/clusters/nope", headers=sync).status_code == 400
+        emulator.set_faults(quotas=True)
+        statuses = [client.cdm("GET", path, headers=async_).status_code for _ in range(121)]
+        assert statuses == [200] * 120 + [429]
+        assert client.cdm("GET", "/clusters").status_code == 200  # python-requests/x.y: no comment
+        assert client.cdm("GET", "/clusters", headers={"User-Agent": "curl/8 ()"}).status_code == 200
+        stats = emulator.stats()
+        assert stats["clients"] == {"sync": {"200": 1, "400": 1}, "async": {"200": 120, "429": 1}, "other": {"200": 2}}
+        assert stats["requests"]["list_jobs"] == {"200": 120, "429": 1}  # the existing keys are unchanged
+        assert set(stats) == {"requests", "starts", "creates", "faults", "clients"}
+        emulator.reset()
+        assert emulator.stats()["clients"] == {}
+
+
 def test_the_admin_api_refuses_clients_that_are_not_on_loopback(emulator: EmulatorThread) -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("::ffff:127.0.0.1")
     assert not is_loopback("10.1.2.3") and not is_loopback("not-an-address")
