@@ -13,6 +13,7 @@ import math
 
 from airflow_provider_cdm.client.exceptions import CdmConfigError
 from airflow_provider_cdm.client.rate_limit import check_share
+from airflow_provider_cdm.client.settings import parse_bool
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +83,11 @@ def client_pacing() -> bool:
     value = _raw(CLIENT_PACING)
     if value is None:
         return True
-    flag = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
-    if value.lower() not in flag:
+    flag = parse_bool(value)
+    if flag is None:
         _warn_once(CLIENT_PACING, value, "true or false", 1.0)
         return True
-    return flag[value.lower()]
+    return flag
 
 
 def progress_log_interval() -> float:

@@ -332,7 +332,8 @@ def _iam_base(url: str) -> str:
     return base[: -len("/v3")] if base.endswith("/v3") else base
 
 
-def _bool(value: Any) -> bool | None:
+def parse_bool(value: Any) -> bool | None:
+    """True or False from a bool or its usual spellings (true/yes/on/1, false/no/off/0); None otherwise."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
@@ -343,7 +344,7 @@ def _bool(value: Any) -> bool | None:
 def _verify(value: Any) -> bool | str:
     if value is None:
         return True
-    flag = _bool(value)
+    flag = parse_bool(value)
     if flag is not None:
         return flag
     if isinstance(value, str):
@@ -432,7 +433,7 @@ def _retry_values(prefix: str, source: Mapping[str, Any]) -> dict[str, Any]:
         elif key == "max_attempts":
             values[key] = _retries(name, raw)
         elif key == "jitter":
-            flag = _bool(raw)
+            flag = parse_bool(raw)
             if flag is None:
                 raise CdmConfigError(name, f"got {raw!r}", "true or false")
             values[key] = flag

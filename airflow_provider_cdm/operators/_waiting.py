@@ -286,6 +286,15 @@ def stop_run(hook: CdmHook, run: RunRef, log: Log) -> bool:
     return True
 
 
+def stop_quietly(hook: CdmHook, run: RunRef, log: Log) -> bool:
+    """:func:`stop_run` where the task already has its error (a timeout, a kill): a refusal is only logged."""
+    try:
+        return stop_run(hook, run, log)
+    except CdmApiError as err:
+        log.warning("Could not stop %s: %s", describe_run(run), err)
+        return False
+
+
 def stop_and_settle(
     hook: CdmHook,
     job_name: str,
@@ -514,11 +523,7 @@ class WaitingOperator(BaseOperator):
         return result
 
     def give_up(self, run: RunRef, elapsed_s: float | None) -> CdmJobTimeoutError:
-        try:
-            stopped = self.stop_on_timeout and stop_run(self.hook, run, self.log)
-        except CdmApiError as err:  # the timeout is the task's error; a stop CDM did not take is told
-            self.log.warning("Could not stop %s: %s", describe_run(run), err)
-            stopped = False
+        stopped = self.stop_on_timeout and stop_quietly(self.hook, run, self.log)  # the timeout is the error
         error = CdmJobTimeoutError(run, elapsed_s, self.timeout, stopped=stopped)
         self.log.error("%s", error)
         return error
@@ -529,9 +534,7 @@ class WaitingOperator(BaseOperator):
             return
         hook = CdmHook(self.cdm_conn_id, **self.hook_params)  # not the task's session: it may be mid-request
         try:
-            stop_run(hook, self.run_ref, self.log)
-        except CdmApiError as err:
-            self.log.warning("Could not stop %s: %s", describe_run(self.run_ref), err)
+            stop_quietly(hook, self.run_ref, self.log)
         finally:
             hook.close()
 

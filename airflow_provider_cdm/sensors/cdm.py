@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 from collections.abc import Collection, Sequence
 from functools import cached_property
@@ -18,7 +17,6 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_cdm.api.errors import ErrorKind
 from airflow_provider_cdm.client.exceptions import CdmApiError, CdmConfigError
 from airflow_provider_cdm.client.operations import check_job_name
 from airflow_provider_cdm.client.runs import RunRef, Verdict
@@ -34,6 +32,7 @@ from airflow_provider_cdm.operators._waiting import (
     progress_line,
     read_run,
     status_of,
+    unreadable,
 )
 from airflow_provider_cdm.progress import ProgressLog
 
@@ -129,8 +128,7 @@ class CdmJobStatusSensor(BaseSensorOperator):
             if not err.transient:
                 raise
             # Throttled or CDM briefly unavailable (after the retries): not an answer, so not yet.
-            level = logging.INFO if err.kind is ErrorKind.THROTTLED else logging.WARNING
-            self.log.log(level, "%s: status unreadable for now (%s); poking again later", describe_run(run), err)
+            unreadable(self.log, describe_run(run), err, "poking again later")
             return False
         current = submission.to_json() if submission else None
         self.progress.report(status_of(submission), "%s: %s", describe_run(run), progress_line(current))
