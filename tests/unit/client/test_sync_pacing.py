@@ -24,6 +24,7 @@ from airflow_provider_cdm.client.rate_limit import (
 from airflow_provider_cdm.client.transport import SyncTransport
 from airflow_provider_cdm.hooks.cdm import CdmHook
 from airflow_provider_cdm.options import DEFAULT_WORKER_QUOTA_SHARE
+from tests.clock import FakeClock
 from tests.unit.client.conftest import make_settings
 from tests.unit.client.helpers import CLUSTER, JOB, submission
 from tests.unit.client.test_transport import STATUS
@@ -56,19 +57,8 @@ def test_every_attempt_is_paced_and_a_429_backs_the_limiter_off(requests_mock: r
     ]
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def test_blocking_acquire_paces_at_the_share_and_requeues_behind_a_429() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     limiter = QuotaLimiter(0.2, clock=clock)  # 0.2 x 120/min = 0.4 calls/s, a burst of 2
     sent = []
     for _ in range(5):
@@ -81,7 +71,7 @@ def test_blocking_acquire_paces_at_the_share_and_requeues_behind_a_429() -> None
 
 
 def test_an_interrupted_wait_gives_its_place_back() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     limiter = QuotaLimiter(0.2, clock=clock)
     limiter.acquire_blocking(endpoints.JOB_STATUS, clock.sleep)
     limiter.acquire_blocking(endpoints.JOB_STATUS, clock.sleep)

@@ -22,6 +22,27 @@ FAST_RETRY: dict[str, Any] = {"max_attempts": 4, "initial_backoff_s": 0.05, "max
 HOOK_PARAMS: dict[str, Any] = {"retry_policy": FAST_RETRY}
 
 
+class LoopTicks:
+    """Counts how often the running loop got round to a 10 ms sleep while the block ran: proof it was not held."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            self.ticks += 1
+
+    async def __aenter__(self) -> LoopTicks:
+        self._task = asyncio.ensure_future(self._tick())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
 class ScriptedFaults:
     """The next CDM/IAM requests get these fault plans, in order; later ones none (admin calls never)."""
 

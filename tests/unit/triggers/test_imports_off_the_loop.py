@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_cdm.triggers.cdm import _import_off_the_loop
+from tests.unit.triggers.helpers import LoopTicks
 
 
 @pytest.mark.asyncio
@@ -32,20 +33,9 @@ async def test_concurrent_first_imports_all_get_the_whole_module(
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "slow_to_import", raising=False)
-    ticks = 0
-
-    async def loop_keeps_running() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    ticker = asyncio.ensure_future(loop_keeps_running())
-    try:
+    async with LoopTicks() as loop:
         modules = await asyncio.gather(*(_import_off_the_loop("slow_to_import") for _ in range(5)))
-    finally:
-        ticker.cancel()
     assert all(module.subscribe() == "ready" for module in modules)
     assert modules[0].importing_thread != threading.get_ident()  # not on the loop's thread
-    assert ticks >= 10  # the loop went on while the module loaded
+    assert loop.ticks >= 10  # the loop went on while the module loaded
     monkeypatch.delitem(sys.modules, "slow_to_import")

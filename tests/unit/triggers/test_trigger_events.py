@@ -21,7 +21,7 @@ from airflow_provider_cdm.emulator.testing import EmulatorThread
 from airflow_provider_cdm.hooks.cdm import CdmHook
 from airflow_provider_cdm.triggers.cdm import CdmJobStatusTrigger
 from tests.triggering import run_trigger
-from tests.unit.triggers.helpers import ScriptedFaults, make_trigger, requests_of, start_job, wait_for
+from tests.unit.triggers.helpers import LoopTicks, ScriptedFaults, make_trigger, requests_of, start_job, wait_for
 
 pytestmark = pytest.mark.asyncio
 
@@ -162,22 +162,13 @@ async def test_the_event_loop_keeps_running_while_an_answer_is_slow(
 ) -> None:
     run = start_job(emu, "orders")
     faults.queue(FaultPlan(latency_s=0.6))  # the first status answer takes 0.6 s
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    ticking = asyncio.ensure_future(ticker())
-    started = time.monotonic()
-    event = await run_trigger(make_trigger(run))  # connection lookup, client set-up, slow read, sleeps
-    elapsed = time.monotonic() - started
-    ticking.cancel()
+    async with LoopTicks() as loop:
+        started = time.monotonic()
+        event = await run_trigger(make_trigger(run))  # connection lookup, client set-up, slow read, sleeps
+        elapsed = time.monotonic() - started
     assert event["status"] == "success"
     assert elapsed >= 0.6
-    assert ticks >= 0.5 * elapsed / 0.01, (ticks, elapsed)
+    assert loop.ticks >= 0.5 * elapsed / 0.01, (loop.ticks, elapsed)
 
 
 async def test_a_rebuilt_trigger_resumes_the_same_run_without_starting_anything(emu: EmulatorThread) -> None:
