@@ -167,7 +167,9 @@ def throttled(retry_after: float | None = None) -> AttemptFailure:
 
 def test_throttled_attempts_do_not_count_towards_max_attempts() -> None:
     """CDM's quota window is 60 s: 8 attempts in ~40 s would end a task that only had to wait."""
-    policy = RetryPolicy(max_attempts=3, max_elapsed_s=30, throttled_s=300, initial_backoff_s=1, max_backoff_s=8)
+    policy = RetryPolicy(
+        max_attempts=3, max_elapsed_s=30, throttled_s=300, initial_backoff_s=1, max_backoff_s=8, jitter=False
+    )
     waits: list[float] = []
     flaky = Flaky(*(throttled() for _ in range(20)), failure(True))
     assert tenacity.Retrying(sleep=waits.append, **policy.tenacity_kwargs())(flaky) == "done"
