@@ -1,8 +1,9 @@
 """What CDM's job and cluster statuses mean: the one place that decides terminal, success and failure.
 
-CDM descends from Apache Sqoop 2: BOOTING and RUNNING are unfinished; SUCCEEDED is the only success;
-FAILED, FAILURE_ON_SUBMIT and UNKNOWN are failures. NEW, PENDING and NEVER_EXECUTED say that no run is
-known (a job object that was never started). An empty ``submissions`` list is "not known yet", never
+CDM descends from Apache Sqoop 2: PENDING (queued past the cluster's concurrency, before it boots),
+BOOTING and RUNNING are unfinished; SUCCEEDED is the only success; FAILED, FAILURE_ON_SUBMIT and UNKNOWN
+are failures. NEW and NEVER_EXECUTED say that no run is known (a job object that was never started; the
+run Sqoop 2 makes up for a job without one). An empty ``submissions`` list is "not known yet", never
 success: callers represent it as ``None`` and must keep waiting (or give up on their own deadline).
 """
 
@@ -60,11 +61,11 @@ class JobStatus(str, enum.Enum):
         return self in IDLE_STATUSES
 
 
-ACTIVE_STATUSES: frozenset[JobStatus] = frozenset({JobStatus.BOOTING, JobStatus.RUNNING})
+ACTIVE_STATUSES: frozenset[JobStatus] = frozenset({JobStatus.PENDING, JobStatus.BOOTING, JobStatus.RUNNING})
 SUCCESS_STATUSES: frozenset[JobStatus] = frozenset({JobStatus.SUCCEEDED})
 FAILURE_STATUSES: frozenset[JobStatus] = frozenset({JobStatus.FAILED, JobStatus.FAILURE_ON_SUBMIT, JobStatus.UNKNOWN})
 TERMINAL_STATUSES: frozenset[JobStatus] = SUCCESS_STATUSES | FAILURE_STATUSES
-IDLE_STATUSES: frozenset[JobStatus] = frozenset({JobStatus.NEW, JobStatus.PENDING, JobStatus.NEVER_EXECUTED})
+IDLE_STATUSES: frozenset[JobStatus] = frozenset({JobStatus.NEW, JobStatus.NEVER_EXECUTED})
 
 
 class ClusterStatus(str, enum.Enum):

@@ -101,6 +101,11 @@ def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+def _flag(value: object) -> bool:
+    """A boolean as CDM may send it: true/false or their strings."""
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
 def _first_present(item: Mapping[str, Any], *keys: str) -> object:
     """The value of the first of ``keys`` that ``item`` holds and is not null."""
     return next((item[key] for key in keys if item.get(key) is not None), None)
@@ -186,6 +191,16 @@ class Submission:
     @property
     def is_failure(self) -> bool:
         return self.status is not None and self.status.is_failure
+
+    @property
+    def deletes_job(self) -> bool:
+        """CDM deletes the job after this run (``isDeleteJob``: the job is disposable)."""
+        return _flag(self.raw.get("isDeleteJob"))
+
+    @property
+    def started_by_schedule(self) -> bool:
+        """CDM started this run on the job's schedule (``is-execute-auto``), not a start call."""
+        return _flag(self.raw.get("is-execute-auto"))
 
     def to_json(self) -> dict[str, Any]:
         return {

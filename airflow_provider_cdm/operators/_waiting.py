@@ -21,13 +21,15 @@ from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, 
 from airflow_provider_cdm import console
 from airflow_provider_cdm.api.counters import COUNTER_NAMES
 from airflow_provider_cdm.api.errors import ErrorKind
+from airflow_provider_cdm.api.job_options import JobOptions
 from airflow_provider_cdm.api.statuses import JobStatus
-from airflow_provider_cdm.client.exceptions import CdmApiError, CdmJobNotRunningError
+from airflow_provider_cdm.client.exceptions import CdmApiError, CdmJobNotFoundError, CdmJobNotRunningError
+from airflow_provider_cdm.client.follow import Decision, RunFollower
 from airflow_provider_cdm.client.models import Submission
 from airflow_provider_cdm.client.runs import EVENT_STATUSES, RunRef, StatusRules, Verdict
 from airflow_provider_cdm.client.settings import settings_keywords
 from airflow_provider_cdm.hooks.cdm import CdmHook
-from airflow_provider_cdm.progress import ProgressLog
+from airflow_provider_cdm.progress import ProgressLog, outcome_text, progress_text, run_label
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -131,23 +133,6 @@ def bind_run(submission: Submission, job_name: str, cluster_id: str, sent_at_ms:
     return dataclasses.replace(RunRef.of(submission, cluster_id, sent_at_ms=sent_at_ms), job_name=job_name)
 
 
-def progress_line(submission: Mapping[str, Any] | None) -> str:
-    """Status, percentage, rows and bytes so far, from a ``Submission.to_json()``."""
-    if submission is None:
-        return "no run known yet"
-    parts = [str(submission.get("status"))]
-    progress = submission.get("progress")
-    if isinstance(progress, (int, float)) and progress >= 0:
-        parts.append(f"{progress:.1f}%")
-    counters = submission.get("counters") or {}
-    rows = counters.get("ROWS_WRITTEN", submission.get("rows_written"))
-    if rows is not None:
-        parts.append(f"{rows} rows written")
-    if counters.get("BYTES_WRITTEN") is not None:
-        parts.append(f"{counters['BYTES_WRITTEN']} bytes written")
-    return ", ".join(parts)
-
-
 def failure_message(run: RunRef, submission: Mapping[str, Any] | None, fallback: str = "") -> str:
     """CDM's status, error summary and error details of a failed run."""
     if submission is None:
@@ -189,20 +174,45 @@ def run_result(run: RunRef, submission: Mapping[str, Any]) -> dict[str, Any]:
 # --- reading and waiting ----------------------------------------------------------------------------
 
 
-def read_run(hook: CdmHook, run: RunRef, rules: StatusRules) -> tuple[Verdict, Submission | None]:
-    """The verdict on the watched run now; a run superseded by a newer one is read from the run history."""
-    latest = hook.get_job_status(run.job_name, run.cluster_id)
-    verdict = rules.judge(latest, run)
-    if verdict is not Verdict.SUPERSEDED:
-        return verdict, latest
+def read_run(hook: CdmHook, follower: RunFollower) -> Decision:
+    """The decision on the watched run now; a run superseded by a newer one is read from the run history.
+
+    The job's options are read (once) when an answer depends on them (``client.follow``); a job CDM
+    deleted after its run, as its definition asks, is decided by them; any other missing job is raised.
+    """
+    run = follower.run
+    try:
+        latest = hook.get_job_status(run.job_name, run.cluster_id)
+    except CdmJobNotFoundError:
+        gone = follower.on_gone()
+        if gone is None:
+            raise
+        return gone
+    learn_options(hook, follower, latest)
+    decision = follower.on_answer(latest)
+    if decision.verdict is not Verdict.SUPERSEDED or latest is None:
+        return decision
     ours = next((item for item in hook.list_submissions(run.job_name, run.cluster_id) if run.relation(item) == 0), None)
     if ours is None:
-        newer = latest.submission_id if latest is not None else None
         raise CdmJobFailedError(
-            f"{describe_run(run)} was followed by run {newer} and is not in the run history: its outcome is unknown",
+            f"{describe_run(run)} was followed by run {latest.submission_id} and is not in the run history: "
+            "its outcome is unknown",
             run=run,
         )
-    return rules.judge(ours, run), ours
+    learn_options(hook, follower, ours)
+    return follower.on_history(ours, latest)
+
+
+def learn_options(hook: CdmHook, follower: RunFollower, submission: Submission | None) -> None:
+    """Read the job's options when judging ``submission`` needs them (a job already gone leaves them unknown)."""
+    if not follower.needs_options(submission):
+        return
+    run = follower.run
+    try:
+        job = hook.get_job(run.job_name, run.cluster_id)
+    except CdmJobNotFoundError:
+        return
+    follower.learn(JobOptions.of_definition(job.definition()))
 
 
 def wait_for_run(
@@ -216,36 +226,42 @@ def wait_for_run(
     log: Log,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-) -> Submission | None:
-    """Poll until the run succeeds (returned) or fails (raised); None once ``deadline`` (on ``clock``) passed.
+) -> tuple[RunRef, Submission | None]:
+    """Poll until the run succeeds (returned) or fails (raised), or ``deadline`` (on ``clock``) passed
+    (returned with None). The run returned is the one waited for last: CDM's retry, perhaps.
 
     Progress is logged at INFO when the status changes and otherwise about once a minute (``ProgressLog``).
     """
-    verdict = rules.judge(first, run)
-    submission = first
+    follower = RunFollower(run, rules)
+    learn_options(hook, follower, first)
+    decision = follower.on_answer(first)
     progress = ProgressLog(log, clock=clock)
     progress.mark(status_of(first))  # the task logged the first answer already
     while True:
-        if verdict is Verdict.SUCCEEDED:
-            return submission
-        if verdict is Verdict.FAILED:
-            raise failed(run, submission.to_json() if submission else None, log)
+        if decision.message:
+            log.info("%s", decision.message)
+        submission = decision.submission
+        if decision.verdict is Verdict.SUCCEEDED and submission is not None:
+            return follower.run, submission
+        if decision.verdict is Verdict.FAILED:
+            raise failed(follower.run, submission.to_json() if submission else None, log, decision.message)
         remaining = deadline - clock()
         if remaining <= 0:
-            return None
+            return follower.run, None
         sleep(min(poll_interval, remaining))
         try:
-            verdict, submission = read_run(hook, run, rules)
+            decision = read_run(hook, follower)
         except CdmApiError as err:
             if not err.transient:
                 raise
-            unreadable(log, describe_run(run), err, "trying again at the next poll")
+            unreadable(log, describe_run(follower.run), err, "trying again at the next poll")
+            decision = Decision(Verdict.WAITING, None)
             continue
         progress.report(
-            status_of(submission),
+            status_of(decision.submission),
             "%s: %s",
-            describe_run(run),
-            progress_line(submission.to_json() if submission else None),
+            run_label(follower.run.job_name, follower.run.submission_id),
+            progress_text(decision.submission.to_json() if decision.submission else None),
         )
 
 
@@ -329,7 +345,7 @@ def stop_and_settle(
                 "Stopped CDM job %r in cluster %s (%s)",
                 job_name,
                 cluster_id,
-                progress_line(latest.to_json() if latest else None),
+                progress_text(latest.to_json() if latest else None),
             )
             return True
         remaining = deadline - time.monotonic()
@@ -463,11 +479,15 @@ class WaitingOperator(BaseOperator):
         context["ti"].xcom_push(key=RUN_KEY, value=run.to_json())
         console.persist(context, self.hook.settings, run.cluster_id, run.job_name)
         current = submission.to_json() if submission else None
-        self.log.info("%s: %s", describe_run(run), progress_line(current))
+        self.log.info("%s: %s", describe_run(run), progress_text(current))
         if not self.wait_for_completion:
             self.run_result = run_result(run, current or {"status": None})
             return self.run_result
-        if self.deferrable and self.rules.judge(submission, run) is Verdict.WAITING:
+        follower = RunFollower(run, self.rules)
+        if self.deferrable:
+            learn_options(self.hook, follower, submission)
+        if self.deferrable and follower.on_answer(submission).verdict is Verdict.WAITING:
+            run = follower.run  # with the job's options, when this answer needed them
             self.defer(
                 trigger=make_trigger(
                     run,
@@ -485,9 +505,10 @@ class WaitingOperator(BaseOperator):
         final = wait_for_run(
             self.hook, run, self.rules, submission, poll_interval=self.poll_interval, deadline=deadline, log=self.log
         )
-        if final is None:
-            raise self.give_up(run, time.monotonic() - started)
-        return self.succeeded(run, final.to_json())
+        self.run_ref, succeeded = final
+        if succeeded is None:
+            raise self.give_up(self.run_ref, time.monotonic() - started)
+        return self.succeeded(self.run_ref, succeeded.to_json())
 
     def execute_complete(
         self,
@@ -518,7 +539,7 @@ class WaitingOperator(BaseOperator):
 
     def succeeded(self, run: RunRef, submission: Mapping[str, Any]) -> dict[str, Any]:
         result = run_result(run, submission)
-        self.log.info("%s succeeded: %s", describe_run(run), progress_line(submission))
+        self.log.info("%s %s", run_label(run.job_name, result["submission_id"]), outcome_text(submission))
         self.run_result = result
         return result
 

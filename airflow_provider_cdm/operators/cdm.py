@@ -9,6 +9,7 @@ Parameters that are not templated are checked when the DAG is parsed; templated 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Collection, Mapping, Sequence
 from functools import cached_property
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator
 
+from airflow_provider_cdm.api.job_options import JobOptions
 from airflow_provider_cdm.client.exceptions import (
     CdmConfigError,
     CdmJobExistsError,
@@ -317,6 +319,11 @@ class CdmCreateAndStartJobOperator(CdmLineageMixin, WaitingOperator):
         variables = check_variables(self.variables)
         if variables:
             definition = apply_variables(definition, variables)
+        run, submission = self._create_and_start(definition)
+        # The task knows the job's disposal and CDM's retries: its waits need not read them.
+        return dataclasses.replace(run, options=JobOptions.of_definition(definition)), submission
+
+    def _create_and_start(self, definition: dict[str, Any]) -> tuple[RunRef, Submission | None]:
         name = str(definition["name"])
         candidates = self._candidates()
         sent_at_ms = int(time.time() * 1000)

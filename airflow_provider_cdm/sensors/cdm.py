@@ -18,6 +18,7 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_cdm.client.exceptions import CdmApiError, CdmConfigError
+from airflow_provider_cdm.client.follow import RunFollower
 from airflow_provider_cdm.client.operations import check_job_name
 from airflow_provider_cdm.client.runs import RunRef, Verdict
 from airflow_provider_cdm.hooks.cdm import CdmHook
@@ -29,12 +30,11 @@ from airflow_provider_cdm.operators._waiting import (
     failure_message,
     make_rules,
     make_trigger,
-    progress_line,
     read_run,
     status_of,
     unreadable,
 )
-from airflow_provider_cdm.progress import ProgressLog
+from airflow_provider_cdm.progress import ProgressLog, outcome_text, progress_text, run_label
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -48,10 +48,12 @@ RESCHEDULE_THROTTLED_S = 15.0
 class CdmJobStatusSensor(BaseSensorOperator):
     """Wait until a CDM job's latest run (or the run ``submission_id``) ends; fail fast when it fails.
 
-    Defaults: ``SUCCEEDED`` succeeds; ``FAILED``, ``FAILURE_ON_SUBMIT``, ``UNKNOWN`` and
-    ``NEVER_EXECUTED`` fail at once with CDM's error summary and details, so the sensor never waits
-    forever on UNKNOWN or NEVER_EXECUTED. An empty status answer (no run known yet) is never success:
-    the sensor keeps waiting, up to its ``timeout``. With ``soft_fail=True`` a failed run (and the
+    Defaults: ``SUCCEEDED`` succeeds; ``FAILED``, ``FAILURE_ON_SUBMIT`` and ``UNKNOWN`` fail at once
+    with CDM's error summary and details, so the sensor never waits forever on UNKNOWN. No run yet (an
+    empty status answer, or ``NEVER_EXECUTED``, as CDM answers for a job that never ran) is never success:
+    the sensor keeps waiting, up to its ``timeout``. A job CDM retries (``RETRY_TRIPLE``) is waited for
+    through its retries; a disposable job CDM deletes after its run is judged by its
+    ``disposableType`` (``client.follow``). With ``soft_fail=True`` a failed run (and the
     timeout) skips the task instead of failing it.
 
     Works in ``poke`` and ``reschedule`` modes, and deferrable (the same trigger as the start operators,
@@ -96,6 +98,7 @@ class CdmJobStatusSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self.cdm_conn_id = cdm_conn_id
         self.hook_params = check_hook_params(hook_params)
+        self._follower: RunFollower | None = None
 
     @cached_property
     def hook(self) -> CdmHook:
@@ -122,20 +125,27 @@ class CdmJobStatusSensor(BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue | bool:
         run = self.watched_run()
         hook = self.brief_hook if self.mode == "reschedule" else self.hook
+        if self._follower is None or self._follower.run.job_name != run.job_name:
+            self._follower = RunFollower(run, self.rules)  # a poke-mode sensor keeps it from poke to poke
         try:
-            verdict, submission = read_run(hook, run, self.rules)
+            decision = read_run(hook, self._follower)
         except CdmApiError as err:
             if not err.transient:
                 raise
             # Throttled or CDM briefly unavailable (after the retries): not an answer, so not yet.
             unreadable(self.log, describe_run(run), err, "poking again later")
             return False
+        submission, run = decision.submission, self._follower.run
         current = submission.to_json() if submission else None
-        self.progress.report(status_of(submission), "%s: %s", describe_run(run), progress_line(current))
-        if verdict is Verdict.SUCCEEDED:
+        label = run_label(run.job_name, run.submission_id, latest=True)
+        self.progress.report(status_of(submission), "%s: %s", label, progress_text(current))
+        if decision.message:
+            self.log.info("%s", decision.message)
+        if decision.verdict is Verdict.SUCCEEDED and current is not None:
+            self.log.info("%s %s", run_label(run.job_name, current.get("submission_id")), outcome_text(current))
             return PokeReturnValue(is_done=True, xcom_value=current)
-        if verdict is Verdict.FAILED:
-            self._fail(run, current)
+        if decision.verdict is Verdict.FAILED:
+            self._fail(run, current, decision.message)
         return False
 
     def execute(self, context: Context) -> Any:  # noqa: RET503 - defer() raises
@@ -144,7 +154,7 @@ class CdmJobStatusSensor(BaseSensorOperator):
         done = self.poke(context)
         if isinstance(done, PokeReturnValue) and done.is_done:
             return done.xcom_value
-        run = self.watched_run()
+        run = self._follower.run if self._follower is not None else self.watched_run()  # options, once read
         self.defer(
             trigger=make_trigger(
                 run,
@@ -166,7 +176,8 @@ class CdmJobStatusSensor(BaseSensorOperator):
         expected = RunRef.from_json(run) if run is not None else self.watched_run()
         checked = check_event(event, expected)
         if checked["status"] == "success":
-            self.log.info("%s: %s", describe_run(expected), progress_line(checked["submission"]))
+            current = checked["submission"]
+            self.log.info("%s %s", run_label(expected.job_name, current.get("submission_id")), outcome_text(current))
             return checked["submission"]
         if checked["status"] == "failed":
             self._fail(expected, checked["submission"], checked["message"])

@@ -156,6 +156,10 @@ class Subscription:
         """Ask for one status read of the job as soon as the quota allows (a trigger at its deadline)."""
         self._poller.read_now(self)
 
+    def retarget(self, run: RunRef) -> None:
+        """Watch ``run`` from now on: CDM's retry of the run this subscriber waited for (same job)."""
+        self.run = run
+
     def ends_wait(self, status_text: str | None) -> bool:
         """Whether a run in this status would end this subscriber's wait (its rules decide)."""
         pseudo = Submission.from_api({"status": status_text})

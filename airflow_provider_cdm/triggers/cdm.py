@@ -39,8 +39,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_cdm.api.endpoints import LIST_PAGE_SIZE_RANGE
+from airflow_provider_cdm.api.job_options import JobOptions
 from airflow_provider_cdm.client import operations as ops
-from airflow_provider_cdm.client.exceptions import CdmConfigError, CdmJobNotRunningError
+from airflow_provider_cdm.client.exceptions import (
+    CdmApiError,
+    CdmConfigError,
+    CdmJobNotFoundError,
+    CdmJobNotRunningError,
+)
+from airflow_provider_cdm.client.follow import Decision, RunFollower
 from airflow_provider_cdm.client.models import Submission
 from airflow_provider_cdm.client.retry import RetryPolicy
 from airflow_provider_cdm.client.runs import (
@@ -53,7 +60,7 @@ from airflow_provider_cdm.client.runs import (
     Verdict,
 )
 from airflow_provider_cdm.hooks.cdm import CdmHook
-from airflow_provider_cdm.progress import ProgressLog
+from airflow_provider_cdm.progress import ProgressLog, outcome_text, progress_text, run_label
 
 if TYPE_CHECKING:  # imported when the trigger runs, not when a DAG file imports an operator
     from airflow_provider_cdm.client.async_transport import AsyncTransport
@@ -159,6 +166,7 @@ class CdmJobStatusTrigger(BaseTrigger):
     async def _wait(self, watch: Subscription) -> dict[str, Any]:
         from airflow_provider_cdm.triggers._shared_poller import Listed, ReadFailed
 
+        follower = RunFollower(self.run_ref, self.rules)
         submission: Submission | None = None
         listed: str | None = None
         last_read = False  # the deadline passed: one more status read was asked for
@@ -179,16 +187,21 @@ class CdmJobStatusTrigger(BaseTrigger):
                     return self._timeout_event(submission, why, listed=listed)
                 continue
             if isinstance(answer, ReadFailed):
-                raise answer.error
+                gone = follower.on_gone() if isinstance(answer.error, CdmJobNotFoundError) else None
+                if gone is None:
+                    raise answer.error
+                return self._decided(gone)
             if isinstance(answer, Listed):
                 listed = answer.status_text
                 self._log_listed(answer)
                 continue  # progress only: a run read decides
             submission = answer.submission
-            verdict = self.rules.judge(submission, self.run_ref)
-            self._log_progress(submission, verdict, source=answer.source)
-            if verdict is Verdict.SUPERSEDED and submission is not None:
-                ours = await self._from_history(watch.transport)
+            if not await self._learn_options(watch, follower, submission):
+                continue  # the job's options could not be read yet: judged at the next answer
+            decision = follower.on_answer(submission)
+            self._log_progress(submission, decision.verdict, source=answer.source)
+            if decision.verdict is Verdict.SUPERSEDED and submission is not None:
+                ours = await self._from_history(watch.transport, follower.run)
                 if ours is None:
                     return self._event(
                         EVENT_ERROR,
@@ -196,14 +209,43 @@ class CdmJobStatusTrigger(BaseTrigger):
                         f"{self._describe()} is no longer CDM's latest run (run {submission.submission_id} is) "
                         "and is not in the job's run history: its outcome is unknown",
                     )
-                submission, verdict = ours, self.rules.judge(ours, self.run_ref)
-                self._log_progress(submission, verdict, source="run history")
-            if submission is not None and verdict is Verdict.SUCCEEDED:
-                return self._event(EVENT_SUCCESS, submission, self._success_message(submission))
-            if submission is not None and verdict is Verdict.FAILED:
-                return self._event(EVENT_FAILED, submission, self._failure_message(submission))
+                if not await self._learn_options(watch, follower, ours):
+                    continue
+                decision = follower.on_history(ours, submission)
+                watch.retarget(follower.run)  # CDM's retry, when it followed ours
+                self._log_progress(decision.submission, decision.verdict, source="run history")
+            if decision.verdict in (Verdict.SUCCEEDED, Verdict.FAILED) and decision.submission is not None:
+                return self._decided(decision)
+            if decision.message:
+                self._progress.report(decision.message, "%s: %s", self._describe(), decision.message)
             if last_read or time.time() >= self.end_time:
-                return self._timeout_event(submission, listed=listed)
+                return self._timeout_event(decision.submission, listed=listed)
+
+    def _decided(self, decision: Decision) -> dict[str, Any]:
+        """The success or failed event of a decision about the run (CDM's retry, perhaps)."""
+        submission = decision.submission
+        if decision.verdict is Verdict.SUCCEEDED and submission is not None:
+            return self._event(EVENT_SUCCESS, submission, decision.message or self._success_message(submission))
+        message = decision.message or (self._failure_message(submission) if submission else "no details")
+        return self._event(EVENT_FAILED, submission, message)
+
+    async def _learn_options(self, watch: Subscription, follower: RunFollower, submission: Submission | None) -> bool:
+        """Read the job's options when judging ``submission`` needs them; False when they are still unknown
+        because CDM could not answer (a job already gone leaves them unknown, and that is known)."""
+        if not follower.needs_options(submission):
+            return True
+        run = follower.run
+        try:
+            job = await watch.transport.execute(ops.show_job(run.cluster_id, run.job_name))
+        except CdmJobNotFoundError:
+            return True
+        except CdmApiError as err:
+            if not err.transient:
+                raise
+            self.log.info("%s: the job's options are unreadable for now (%s); judging later", self._describe(), err)
+            return False
+        follower.learn(JobOptions.of_definition(job.definition()))
+        return True
 
     async def _load_settings(self) -> CdmSettings:
         from airflow_provider_cdm.client.async_transport import aload_settings
@@ -214,17 +256,17 @@ class CdmJobStatusTrigger(BaseTrigger):
         """How long the last status read (asked for at the deadline) may take: one attempt's time."""
         return settings.connect_timeout_s + settings.read_timeout_s
 
-    async def _from_history(self, transport: AsyncTransport) -> Submission | None:
-        """Our run as the run history reports it (None when the history does not hold it)."""
+    async def _from_history(self, transport: AsyncTransport, run: RunRef) -> Submission | None:
+        """``run`` as the run history reports it (None when the history does not hold it)."""
         pages = transport.iter_pages(
             lambda page_no: ops.list_submissions(
-                self.run_ref.cluster_id, self.run_ref.job_name, page_no=page_no, page_size=HISTORY_PAGE_SIZE
+                run.cluster_id, run.job_name, page_no=page_no, page_size=HISTORY_PAGE_SIZE
             ),
             HISTORY_PAGE_SIZE,
         )
         async with contextlib.aclosing(pages):  # found early: read no further page
             async for item in pages:
-                if self.run_ref.relation(item) == 0:
+                if run.relation(item) == 0:
                     return item
         return None
 
@@ -312,7 +354,7 @@ class CdmJobStatusTrigger(BaseTrigger):
     ) -> dict[str, Any]:
         deadline = datetime.fromtimestamp(self.end_time, tz=timezone.utc).isoformat(timespec="seconds")
         if submission is not None:
-            last = _state(submission)
+            last = progress_text(submission.to_json())
         elif listed is not None:
             last = f"{listed} in the job list"
         else:
@@ -321,7 +363,7 @@ class CdmJobStatusTrigger(BaseTrigger):
         return self._event(EVENT_TIMEOUT, submission, f"{message}; {why}" if why else message)
 
     def _success_message(self, submission: Submission) -> str:
-        return f"{self._describe()} ended {submission.status_text}: {_rows(submission)}"
+        return f"{run_label(self.run_ref.job_name, submission.submission_id)} {outcome_text(submission.to_json())}"
 
     def _failure_message(self, submission: Submission) -> str:
         summary = submission.error_summary or "CDM gave no error summary"
@@ -332,14 +374,19 @@ class CdmJobStatusTrigger(BaseTrigger):
         """Progress lines: at INFO when the status changes, else about once a minute; DEBUG in between."""
         return ProgressLog(self.log)
 
+    def _label(self, submission_id: int | None) -> str:
+        return run_label(self.run_ref.job_name, submission_id, latest=self.run_ref.submission_id is None)
+
     def _log_listed(self, listed: Listed) -> None:
-        self._progress.report(listed.status_text, "%s: %s", self._describe(), listed.status_text or "no status yet")
+        label = self._label(self.run_ref.submission_id)
+        self._progress.report(listed.status_text, "%s: %s", label, listed.status_text or "no run yet")
 
     def _log_progress(self, submission: Submission | None, verdict: Verdict, *, source: str = "status") -> None:
         if submission is None:
-            self._progress.report(None, "%s: no run reported yet; waiting", self._describe())
+            self._progress.report(None, "%s: no run yet", self._label(self.run_ref.submission_id))
             return
-        self._progress.report(submission.status_text, "%s: %s", self._describe(), _state(submission))
+        label = self._label(submission.submission_id)
+        self._progress.report(submission.status_text, "%s: %s", label, progress_text(submission.to_json()))
         self.log.debug(
             "%s: read from the %s; CDM run %s, verdict %s",
             self._describe(),
@@ -380,18 +427,6 @@ async def _within(seconds: float, awaitable: Awaitable[T]) -> T:
     if task.cancelled():
         raise _Expired
     return task.result()
-
-
-def _state(submission: Submission) -> str:
-    progress = f"{submission.progress:g}%" if submission.progress is not None and submission.progress >= 0 else "n/a"
-    return f"{submission.status_text}, progress {progress}, {_rows(submission)}"
-
-
-def _rows(submission: Submission) -> str:
-    rows = submission.rows_written
-    if rows is None:
-        rows = submission.counters.get("ROWS_WRITTEN")
-    return f"{rows} rows written" if rows is not None else "rows written unknown"
 
 
 async def _amask_secret(secret: str) -> None:

@@ -18,7 +18,7 @@ from airflow_provider_cdm.api.statuses import ClusterStatus, JobStatus
         ("UNKNOWN", False, True, False, True, False),
         ("NEVER_EXECUTED", False, False, False, False, True),
         ("NEW", False, False, False, False, True),
-        ("PENDING", False, False, False, False, True),
+        ("PENDING", True, False, False, False, False),  # queued past the cluster's concurrency (dialects row 13)
     ],
 )
 def test_status_sets(status: str, active: bool, terminal: bool, success: bool, failure: bool, idle: bool) -> None:

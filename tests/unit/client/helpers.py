@@ -81,6 +81,14 @@ def read_back(job: dict[str, Any], **server_fields: Any) -> dict[str, Any]:
     return {**out, "status": "NEW", "creation-date": 1_700_000_000_000, "id": 42, **server_fields}
 
 
+def shown_job(name: str = JOB, *driver_inputs: tuple[str, str]) -> dict[str, Any]:
+    """Show job's answer for a job whose driver config holds ``driver_inputs`` (name, value)."""
+    inputs = [{"name": input_name, "value": value} for input_name, value in driver_inputs]
+    driver = {"configs": [{"name": "x", "inputs": inputs}]}
+    job = {"name": name, "job_type": "NORMAL_JOB", "driver-config-values": driver}
+    return {"total": 1, "jobs": [job], "page_no": 1, "page_size": 10}
+
+
 def last(mocker: Any) -> Any:
     """The last request a requests-mock Mocker saw (there must be one)."""
     request = mocker.last_request

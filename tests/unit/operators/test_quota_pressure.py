@@ -184,6 +184,6 @@ def test_a_two_hour_poll_loop_writes_about_120_info_lines(monkeypatch: pytest.Mo
         clock=clock,
         sleep=clock.sleep,
     )
-    assert final is not None and final.status_text == "SUCCEEDED"
+    assert final[1] is not None and final[1].status_text == "SUCCEEDED"
     info = [line for level, line in log.lines if level >= logging.INFO]
     assert 110 <= len(info) <= 130

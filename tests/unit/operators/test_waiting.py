@@ -12,9 +12,10 @@ from airflow.providers.common.compat.sdk import AirflowException
 from airflow_provider_cdm.api.counters import COUNTER_NAMES
 from airflow_provider_cdm.client.models import Submission
 from airflow_provider_cdm.client.runs import RunRef
-from airflow_provider_cdm.operators._waiting import failure_message, progress_line, run_result
+from airflow_provider_cdm.operators._waiting import failure_message, run_result
 from airflow_provider_cdm.operators.cdm import CdmJobFailedError, CdmJobTimeoutError, CdmStartJobOperator
-from tests.unit.client.helpers import CLUSTER, cdm_url, job_url, submission
+from airflow_provider_cdm.progress import outcome_text, progress_text
+from tests.unit.client.helpers import CLUSTER, cdm_url, job_url, shown_job, submission
 from tests.unit.operators.helpers import RecordingTI, task_context
 
 JOB = "orders_daily"
@@ -228,9 +229,10 @@ def test_the_previous_runs_success_is_not_this_runs_result(cdm: requests_mock.Mo
     ]
     cdm.get(job_url(JOB, "/status"), status)
     cdm.put(job_url(JOB, "/start"), json={"submissions": [run_json(7, "BOOTING")]})
+    cdm.get(job_url(JOB), json=shown_job(JOB))  # does CDM retry the failed run? (no: no retryJobType)
     with pytest.raises(CdmJobFailedError, match="error summary: disk full"):
         operator(poll_interval=0.01).execute(task_context())
-    assert cdm.call_count == 4
+    assert cdm.call_count == 5  # start, 3 status reads, and the job's options once the run failed
 
 
 def test_an_empty_status_answer_is_never_success(cdm: requests_mock.Mocker) -> None:
@@ -249,12 +251,15 @@ def test_an_empty_status_answer_is_never_success(cdm: requests_mock.Mocker) -> N
 
 
 def test_result_and_messages_helpers() -> None:
-    assert progress_line(None) == "no run known yet"
+    assert progress_text(None) == "no run yet"
     assert (
-        progress_line(as_event_submission(7, "RUNNING", progress=42.5, write_rows=1200))
-        == "RUNNING, 42.5%, 1200 rows written"
+        progress_text(as_event_submission(7, "RUNNING", progress=42.5, write_rows=18917))
+        == "RUNNING, 42.5%, 18,917 rows written"
     )
-    assert progress_line(SUCCEEDED) == "SUCCEEDED, 100.0%, 9 rows written, 576 bytes written"
+    assert progress_text(as_event_submission(7, "RUNNING", progress=42.0)) == "RUNNING, 42%"  # one format
+    assert progress_text(SUCCEEDED) == "SUCCEEDED, 100%, 9 rows written"
+    assert outcome_text(SUCCEEDED).startswith("SUCCEEDED")
+    assert "wrote 9 rows (576 B)" in outcome_text(SUCCEEDED)
     assert failure_message(RUN, None, "lost") == f"run 7 of CDM job '{JOB}' in cluster {CLUSTER} failed: lost"
     running = run_result(RUN, as_event_submission(7, "RUNNING", write_rows=3))
     assert (running["ended_at"], running["rows_written"]) == (None, 3)

@@ -13,7 +13,7 @@ from airflow_provider_cdm.client.models import Submission
 from airflow_provider_cdm.client.runs import RunRef
 from airflow_provider_cdm.operators.cdm import CdmJobFailedError
 from airflow_provider_cdm.sensors.cdm import CdmJobStatusSensor
-from tests.unit.client.helpers import CLUSTER, job_url, submission
+from tests.unit.client.helpers import CLUSTER, job_url, shown_job, submission
 from tests.unit.operators.helpers import task_context
 
 JOB = "orders_daily"
@@ -28,14 +28,20 @@ def sensor(**kwargs: Any) -> CdmJobStatusSensor:
     return CdmJobStatusSensor(**{"task_id": "wait", "job_name": JOB, "poke_interval": 0.05, "timeout": 5, **kwargs})
 
 
-def test_never_executed_fails_at_once(cdm: requests_mock.Mocker) -> None:
-    cdm.get(job_url(JOB, "/status"), json=status_answer(submission(3, "NEVER_EXECUTED", JOB)))
-    with pytest.raises(
-        CdmJobFailedError,
-        match=r"run of CDM job 'orders_daily' .* ended with status NEVER_EXECUTED\nerror summary: none given by CDM",
-    ):
-        sensor().execute(task_context())
-    assert cdm.call_count == 1
+def test_a_job_that_never_ran_is_waited_for_until_its_first_run(cdm: requests_mock.Mocker) -> None:
+    """Sqoop 2 answers NEVER_EXECUTED (dated now, no id) for a job that never ran: not yet, not a failure."""
+    never = submission(None, "NEVER_EXECUTED", JOB, progress=-1)
+    cdm.get(
+        job_url(JOB, "/status"),
+        [
+            {"json": status_answer(never)},
+            {"json": status_answer(never)},
+            {"json": status_answer(submission(3, "RUNNING", JOB))},
+            {"json": status_answer(submission(3, "SUCCEEDED", JOB))},
+        ],
+    )
+    assert sensor().execute(task_context())["status"] == "SUCCEEDED"
+    assert cdm.call_count == 4
 
 
 def test_failure_statuses_can_be_narrowed(cdm: requests_mock.Mocker) -> None:
@@ -57,6 +63,7 @@ def test_an_empty_or_unfamiliar_answer_keeps_waiting_until_the_timeout(
 
 def test_soft_fail_turns_a_failure_and_the_timeout_into_a_skip(cdm: requests_mock.Mocker) -> None:
     cdm.get(job_url(JOB, "/status"), json=status_answer(submission(3, "FAILED", JOB, **{"error-summary": "disk full"})))
+    cdm.get(job_url(JOB), json=shown_job(JOB))
     with pytest.raises(AirflowSkipException, match="(?s)Skipped \\(soft_fail\\): .*error summary: disk full"):
         sensor(soft_fail=True).execute(task_context())
     cdm.get(job_url(JOB, "/status"), json=status_answer())

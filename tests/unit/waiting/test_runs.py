@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_cdm.api.job_options import Disposal, JobOptions
 from airflow_provider_cdm.api.statuses import JobStatus
 from airflow_provider_cdm.client.models import Submission
-from airflow_provider_cdm.client.runs import CLOCK_SKEW_MS, RunRef, StatusRules, Verdict
+from airflow_provider_cdm.client.runs import CLOCK_SKEW_MS, NEVER_EXECUTED_GRACE_S, RunRef, StatusRules, Verdict
 
 T0 = 1_790_000_000_000  # ms
 
@@ -34,7 +35,7 @@ RUN = RunRef("orders", "c1", submission_id=7, not_before_ms=T0, skew_ms=0)  # as
         ("FAILED", Verdict.FAILED),
         ("FAILURE_ON_SUBMIT", Verdict.FAILED),
         ("UNKNOWN", Verdict.FAILED),
-        ("NEVER_EXECUTED", Verdict.FAILED),
+        ("NEVER_EXECUTED", Verdict.WAITING),  # dated as CDM answered it: within the grace after the start
         ("SOMETHING_NEW", Verdict.WAITING),
     ],
 )
@@ -103,7 +104,7 @@ def test_one_set_given_takes_the_others_defaults_minus_it() -> None:
     assert rules.judge(submission("SUCCEEDED")) is Verdict.FAILED
 
 
-@pytest.mark.parametrize("status", ["FAILURE_ON_SUBMIT", "UNKNOWN", "NEVER_EXECUTED"])
+@pytest.mark.parametrize("status", ["FAILURE_ON_SUBMIT", "UNKNOWN"])
 def test_a_terminal_status_outside_both_sets_fails_rather_than_waiting_forever(status: str) -> None:
     rules = StatusRules.from_names(success=["SUCCEEDED"], failure=["FAILED"])
     assert rules.judge(submission(status)) is Verdict.FAILED
@@ -119,7 +120,36 @@ def test_json_round_trips() -> None:
     rules = StatusRules.from_names(success=["SUCCEEDED"], failure=["FAILED"])
     assert StatusRules.from_json(rules.to_json()) == rules
     assert RunRef.of(submission("BOOTING"), "c1") == RUN
-    assert JobStatus.NEVER_EXECUTED in StatusRules().failure
+    assert JobStatus.NEVER_EXECUTED not in StatusRules().failure  # "no run yet", see below
+    with_options = RunRef("orders", "c1", 7, T0, 0, JobOptions(Disposal.DELETE_AFTER_SUCCEED, 3, True))
+    assert RunRef.from_json(with_options.to_json()) == with_options
+    assert "options" not in RUN.to_json()
+
+
+def test_never_executed_is_no_run_yet_for_a_watched_job() -> None:
+    """Sqoop 2 answers NEVER_EXECUTED for a job that never ran: a sensor that watches it keeps waiting."""
+    watched = RunRef("orders", "c1")  # a sensor's: the job's latest run, whichever it is
+    hours_later = submission("NEVER_EXECUTED", submission_id=None, created_ms=T0 + 3_600_000)
+    assert RULES.judge(hours_later, watched) is Verdict.WAITING
+    assert RULES.judge(hours_later, RunRef("orders", "c1", submission_id=7)) is Verdict.WAITING  # no start instant
+
+
+def test_never_executed_after_the_tasks_own_start_has_a_bounded_grace() -> None:
+    grace_ms = int(NEVER_EXECUTED_GRACE_S * 1000)
+    just_after = submission("NEVER_EXECUTED", submission_id=None, created_ms=T0 + grace_ms - 1)
+    too_late = submission("NEVER_EXECUTED", submission_id=None, created_ms=T0 + grace_ms)
+    assert RULES.judge(just_after, RUN) is Verdict.WAITING
+    assert RULES.judge(too_late, RUN) is Verdict.FAILED
+    undated = submission("NEVER_EXECUTED", submission_id=None, created_ms=None)
+    assert RULES.judge(undated, RUN, now_s=(T0 + grace_ms - 1) / 1000) is Verdict.WAITING
+    assert RULES.judge(undated, RUN, now_s=(T0 + grace_ms) / 1000) is Verdict.FAILED
+    # Named by the user, NEVER_EXECUTED means what the user says, at once.
+    assert StatusRules.from_names(failure=["FAILED", "NEVER_EXECUTED"]).judge(just_after, RUN) is Verdict.FAILED
+
+
+def test_pending_is_a_run_under_way() -> None:
+    """PENDING: queued past the cluster's concurrency (cdm-dialects.md row 13): a stop has something to stop."""
+    assert JobStatus.PENDING.is_active and not JobStatus.PENDING.is_idle
 
 
 def test_a_run_is_pinned_only_by_ids_or_by_cdms_own_creation_date() -> None:
