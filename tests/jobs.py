@@ -24,3 +24,17 @@ def job_definition(name: str, table: str = "orders", where: str = "order_date = 
         "to-config-values": configs("toJobConfig", bucketName="warehouse", outputDirectory=f"/{table}/"),
         "driver-config-values": configs("throttlingConfig", numExtractors="2", numLoaders="1"),
     }
+
+
+def with_driver_inputs(definition: dict[str, Any], **inputs: str) -> dict[str, Any]:
+    """``definition`` with driver inputs added, e.g. ``{"schedulerConfig.disposableType": "DELETE"}`` as
+    ``with_driver_inputs(job, **{"schedulerConfig.disposableType": "DELETE"})``; each goes in its group."""
+    configs = [dict(config, inputs=list(config["inputs"])) for config in definition["driver-config-values"]["configs"]]
+    for name, value in inputs.items():
+        group = name.split(".", 1)[0]
+        config = next((c for c in configs if c["name"] == group), None)
+        if config is None:
+            config = {"name": group, "inputs": []}
+            configs.append(config)
+        config["inputs"].append({"name": name, "value": value})
+    return {**definition, "driver-config-values": {"configs": configs}}

@@ -12,8 +12,9 @@ outcome depend on what comes after it:
 
 :class:`RunFollower` holds what a wait knows (the run, perhaps CDM's retry by now; the last answer
 about it; the job's options once read) and does no I/O: the poll loop, the sensor and the trigger read
-and ask it. The options are read only when an answer depends on them (a failure, or a run that says
-``isDeleteJob``), so an ordinary wait costs no call more.
+and ask it. The options are read once, only when an answer depends on them: a failure, a run that says
+``isDeleteJob``, or a sparse answer that does not say (the job could be gone at the next read). On
+CDM's full answers an ordinary wait costs no call more; on sparse ones, one.
 """
 
 from __future__ import annotations
@@ -52,11 +53,16 @@ class RunFollower:
         self._failure_seen_at: float | None = None
 
     def needs_options(self, submission: Submission | None) -> bool:
-        """Whether the job's options must be read before ``submission`` is judged: they are unknown,
-        and the answer is a failure (CDM may retry it) or says that CDM deletes the job after the run."""
-        if self.run.options is not None or submission is None or self.run.relation(submission) != 0:
+        """Whether the job's options must be read now, while the job is still there: they are unknown,
+        and the answer about our run is a failure (CDM may retry it), says that CDM deletes the job after
+        the run, or does not say whether it will (a sparse answer: the job may be gone at the next read)."""
+        if self.run.options is not None or submission is None or submission.status is JobStatus.NEVER_EXECUTED:
             return False
-        return submission.deletes_job or submission.status is JobStatus.FAILED
+        if self.run.relation(submission) != 0:
+            return False
+        if submission.status is JobStatus.FAILED:
+            return True
+        return not submission.is_terminal and submission.deletes_job is not False
 
     def learn(self, options: JobOptions) -> None:
         self.run = dataclasses.replace(self.run, options=options)
@@ -68,9 +74,10 @@ class RunFollower:
             return Decision(verdict, submission)
         if self.run.relation(submission) == 0 and submission.status is not JobStatus.NEVER_EXECUTED:
             self.last = submission
-            if self.run.submission_id is None and submission.submission_id is not None:
-                if self.run.pinned_relation(submission) == 0:  # CDM's own date says it is ours: keep its id
-                    self.run = dataclasses.replace(self.run, submission_id=submission.submission_id)
+            # A run started without an id (a sparse start answer) that CDM's own date pins: keep its id.
+            pinned = self.run.submission_id is None and self.run.pinned_relation(submission) == 0
+            if pinned and submission.submission_id is not None:
+                self.run = dataclasses.replace(self.run, submission_id=submission.submission_id)
         if verdict is Verdict.FAILED and self._cdm_retries(submission):
             waited = self._clock() - self._failed_at(submission)
             if waited < RETRY_GRACE_S:
@@ -100,8 +107,12 @@ class RunFollower:
         None when nothing says so (someone deleted the job: the caller reports it missing)."""
         options, last = self.run.options, self.last
         disposal = options.disposal if options is not None else None
-        if last is None:
-            return None  # the run was never seen: nothing is known of it
+        if last is None and self.run.submission_id is None and self.run.not_before_ms is None:
+            return None  # a watched job whose run was never seen: nothing is known of it
+        if last is None:  # the task started the run (or was given its id): it was there
+            last = Submission.from_api(
+                {"job-name": self.run.job_name, "submission-id": self.run.submission_id, "status": "RUNNING"}
+            )
         if disposal is Disposal.DELETE_AFTER_SUCCEED:
             succeeded = dataclasses.replace(
                 last,
@@ -116,7 +127,7 @@ class RunFollower:
                 f"CDM deleted job {self.run.job_name!r} after its run succeeded, as its definition asks "
                 "(disposableType DELETE_AFTER_SUCCEED); the run's final counters went with it",
             )
-        if disposal is Disposal.DELETE or (options is None and last.deletes_job):
+        if disposal is Disposal.DELETE or (options is None and last.deletes_job is True):
             return Decision(
                 Verdict.FAILED,
                 last,

@@ -193,9 +193,11 @@ class Submission:
         return self.status is not None and self.status.is_failure
 
     @property
-    def deletes_job(self) -> bool:
-        """CDM deletes the job after this run (``isDeleteJob``: the job is disposable)."""
-        return _flag(self.raw.get("isDeleteJob"))
+    def deletes_job(self) -> bool | None:
+        """Whether CDM deletes the job after this run (``isDeleteJob``); None when the answer does not say
+        (sparse start and BOOTING answers carry only a few fields: cdm-dialects.md row 12)."""
+        value = self.raw.get("isDeleteJob")
+        return None if value is None else _flag(value)
 
     @property
     def started_by_schedule(self) -> bool:

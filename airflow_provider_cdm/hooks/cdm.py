@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.providers.common.compat.sdk import BaseHook
 
-from airflow_provider_cdm._compat import mask_secret
+from airflow_provider_cdm._compat import mask_secret, quiet_connection_scheme_warning
 from airflow_provider_cdm.api.errors import ErrorKind
 from airflow_provider_cdm.client import operations as ops
 from airflow_provider_cdm.client.exceptions import CdmApiError, CdmAuthError, CdmConfigError
@@ -302,3 +302,6 @@ class CdmHook(BaseHook):
         Raises CdmApiError of kind NOT_FOUND (Cdm.0101) for a link that does not exist.
         """
         return self.transport.execute(ops.show_link(self.resolve_cluster_id(cluster_id), link_name))
+
+
+quiet_connection_scheme_warning(CdmHook.conn_type)

@@ -137,6 +137,9 @@ def failure_message(run: RunRef, submission: Mapping[str, Any] | None, fallback:
     """CDM's status, error summary and error details of a failed run."""
     if submission is None:
         return f"{describe_run(run)} failed: {fallback or 'CDM reported no details'}"
+    status = JobStatus.parse(submission.get("status"))
+    if fallback and (status is None or not status.is_terminal):  # decided by what came after the last answer
+        return f"{describe_run(run)} failed: {fallback} (last seen: {progress_text(submission)})"
     lines = [f"{describe_run(run)} ended with status {submission.get('status')}"]
     lines.append(f"error summary: {submission.get('error_summary') or 'none given by CDM'}")
     if submission.get("error_details"):
@@ -153,8 +156,10 @@ def run_result(run: RunRef, submission: Mapping[str, Any]) -> dict[str, Any]:
     """
     counters: dict[str, Any] = dict.fromkeys(COUNTER_NAMES)
     counters.update(submission.get("counters") or {})
-    rows_written = counters["ROWS_WRITTEN"]
     status = JobStatus.parse(submission.get("status"))
+    rows_written = counters["ROWS_WRITTEN"]
+    if rows_written is None and status is not None and status.is_terminal:
+        rows_written = submission.get("rows_written")  # the run's flat count, when CDM gave no counters
     return {
         "job_name": run.job_name,
         "cluster_id": run.cluster_id,
@@ -162,7 +167,7 @@ def run_result(run: RunRef, submission: Mapping[str, Any]) -> dict[str, Any]:
         "status": submission.get("status"),
         "progress": submission.get("progress"),
         "rows_read": counters.get("ROWS_READ"),
-        "rows_written": rows_written if rows_written is not None else submission.get("rows_written"),
+        "rows_written": rows_written,  # None until the run ended: a running count is no result
         "bytes_read": counters.get("BYTES_READ"),
         "bytes_written": counters.get("BYTES_WRITTEN"),
         "counters": counters,
@@ -217,7 +222,7 @@ def learn_options(hook: CdmHook, follower: RunFollower, submission: Submission |
 
 def wait_for_run(
     hook: CdmHook,
-    run: RunRef,
+    run: RunRef | RunFollower,
     rules: StatusRules,
     first: Submission | None,
     *,
@@ -230,9 +235,10 @@ def wait_for_run(
     """Poll until the run succeeds (returned) or fails (raised), or ``deadline`` (on ``clock``) passed
     (returned with None). The run returned is the one waited for last: CDM's retry, perhaps.
 
+    ``run`` is the run, or the follower that already knows about it (the job's options, once read).
     Progress is logged at INFO when the status changes and otherwise about once a minute (``ProgressLog``).
     """
-    follower = RunFollower(run, rules)
+    follower = run if isinstance(run, RunFollower) else RunFollower(run, rules)
     learn_options(hook, follower, first)
     decision = follower.on_answer(first)
     progress = ProgressLog(log, clock=clock)
@@ -361,7 +367,10 @@ def stop_and_settle(
 
 
 def check_event(event: object, run: RunRef) -> dict[str, Any]:
-    """The trigger's event, checked: a dict with a known status, about ``run``; else raise naming the problem."""
+    """The trigger's event, checked: a dict with a known status, about ``run``; else raise naming the problem.
+
+    ``followed`` is the run the trigger watched last, when CDM's retry took over from ``run`` (else None).
+    """
     if not isinstance(event, Mapping):
         raise AirflowException(f"The trigger's event must be a dict; got {type(event).__name__} {event!r:.200}")
     status = event.get("status")
@@ -385,7 +394,30 @@ def check_event(event: object, run: RunRef) -> dict[str, Any]:
         raise AirflowException(f"The trigger's event has submission={submission!r:.200}; expected a dict or None")
     if status == "success" and submission is None:
         raise AirflowException("The trigger's success event carries no submission")
-    return {"status": status, "run": dict(about), "submission": submission, "message": str(event.get("message") or "")}  # type: ignore[arg-type]
+    followed = event.get("followed")
+    if followed is not None:
+        try:
+            RunRef.from_json(followed)
+        except (KeyError, TypeError, AttributeError, ValueError):
+            raise AirflowException(f"The trigger's event has followed={followed!r:.200}; expected a run") from None
+    return {
+        "status": status,
+        "run": dict(about),  # type: ignore[arg-type]
+        "submission": submission,
+        "message": str(event.get("message") or ""),
+        "followed": dict(followed) if followed is not None else None,
+    }
+
+
+def note_run_id(context: Context, started: RunRef, submission_id: object) -> None:
+    """Push the run's id once CDM reported it, when the start answer had none (sparse answers) or CDM's
+    retry took over: the ``submission_id`` XCom then names the run whose outcome is the task's."""
+    if (
+        isinstance(submission_id, int)
+        and not isinstance(submission_id, bool)
+        and submission_id != started.submission_id
+    ):
+        context["ti"].xcom_push(key=SUBMISSION_ID_KEY, value=submission_id)
 
 
 def deferred_run(context: Context, run: Mapping[str, Any] | None) -> RunRef:
@@ -502,10 +534,21 @@ class WaitingOperator(BaseOperator):
                 kwargs={"run": run.to_json(), "started_at": started_at},
             )
         deadline = started + self.timeout if self.timeout is not None else math.inf
-        final = wait_for_run(
-            self.hook, run, self.rules, submission, poll_interval=self.poll_interval, deadline=deadline, log=self.log
-        )
+        try:
+            final = wait_for_run(
+                self.hook,
+                follower,
+                self.rules,
+                submission,
+                poll_interval=self.poll_interval,
+                deadline=deadline,
+                log=self.log,
+            )
+        except CdmJobFailedError as err:
+            note_run_id(context, run, (err.submission or {}).get("submission_id"))
+            raise
         self.run_ref, succeeded = final
+        note_run_id(context, run, self.run_ref.submission_id)
         if succeeded is None:
             raise self.give_up(self.run_ref, time.monotonic() - started)
         return self.succeeded(self.run_ref, succeeded.to_json())
@@ -526,12 +569,15 @@ class WaitingOperator(BaseOperator):
         self.run_ref = expected
         checked = check_event(event, expected)
         submission, status = checked["submission"], checked["status"]
+        if checked["followed"] is not None:  # the trigger followed CDM's retry of the run
+            self.run_ref = RunRef.from_json(checked["followed"])
+        note_run_id(context, expected, (submission or {}).get("submission_id"))
         if status == "success":
             return self.succeeded(expected, submission)
         if status == "failed":
             raise failed(expected, submission, self.log, checked["message"])
         if status == "timeout":
-            raise self.give_up(expected, time.time() - started_at if started_at is not None else None)
+            raise self.give_up(self.run_ref, time.time() - started_at if started_at is not None else None)
         message = f"Waiting for {describe_run(expected)} failed: {checked['message'] or 'no reason given'}"
         self.log.error("%s", message)
         self.on_kill()  # the task gives up on its run: it is stopped, as when the task is killed

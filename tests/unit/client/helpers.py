@@ -59,6 +59,7 @@ def submission(
         "execute-date": 1_700_000_001_000,
         "last-update-date": 1_700_000_002_000,
         "last-udpate-user": "etl_user",
+        "isDeleteJob": False,  # a full answer says whether CDM deletes the job after the run
         **fields,
     }
 

@@ -57,7 +57,8 @@ def test_the_failure_stands_when_no_retry_comes_within_the_grace() -> None:
 def test_without_retries_a_failure_is_final_and_the_options_are_read_only_when_an_answer_needs_them() -> None:
     clock = FakeClock(T0_S)
     watch = follower(None, clock)
-    assert not watch.needs_options(answer("RUNNING", 7))  # an ordinary wait costs no call more
+    assert not watch.needs_options(answer("RUNNING", 7, isDeleteJob=False))  # an ordinary wait: no call more
+    assert watch.needs_options(answer("BOOTING", 7))  # a sparse answer: the job may be gone at the next read
     assert watch.needs_options(answer("FAILED", 7))  # CDM may retry it
     assert watch.needs_options(answer("RUNNING", 7, isDeleteJob=True))  # CDM deletes the job after it
     assert not watch.needs_options(answer("FAILED", 6))  # not our run
@@ -67,8 +68,12 @@ def test_without_retries_a_failure_is_final_and_the_options_are_read_only_when_a
 
 
 def test_a_delete_after_succeed_job_that_vanishes_after_its_run_was_seen_succeeded() -> None:
-    watch = follower(JobOptions(Disposal.DELETE_AFTER_SUCCEED), FakeClock(T0_S))
-    assert watch.on_gone() is None  # nothing seen of the run: nothing is known
+    options = JobOptions(Disposal.DELETE_AFTER_SUCCEED)
+    latest = RunFollower(RunRef("orders", "c1", options=options), StatusRules(), clock=FakeClock(T0_S))
+    assert latest.on_gone() is None  # a sensor that never saw a run of the job: nothing is known
+    watch = follower(options, FakeClock(T0_S))
+    started = watch.on_gone()  # the task started the run: it was there, and the job went as asked
+    assert started is not None and started.verdict is Verdict.SUCCEEDED
     watch.on_answer(answer("RUNNING", 7, progress=40, write_rows=400, isDeleteJob=True))
     gone = watch.on_gone()
     assert gone is not None and gone.verdict is Verdict.SUCCEEDED
