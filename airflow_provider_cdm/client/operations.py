@@ -44,7 +44,7 @@ from airflow_provider_cdm.job_definition import CdmJobDefinitionError, load_job_
 
 T = TypeVar("T")
 
-LANGUAGE = "en-us"
+LANGUAGE = "en-us"  # create-and-execute's mandatory X-Language: the language of CDM's messages (or zh-cn)
 _NAME_EXPECTED = "a non-empty name without '/', '\\', control characters or surrounding whitespace, not 'all'"
 
 
@@ -260,13 +260,23 @@ def create_job(cluster_id: str, job: Mapping[str, Any]) -> CdmCall[CreateJobResu
     )
 
 
-def create_and_start_job(job: Mapping[str, Any], clusters: Sequence[str]) -> CdmCall[CreateAndStartOutcome]:
+def check_language(language: object) -> str:
+    """An ``X-Language`` value: a non-empty tag that fits in a header (CDM documents en-us and zh-cn)."""
+    if not isinstance(language, str) or not language.strip() or any(c in language for c in "\r\n"):
+        raise CdmConfigError("language", f"got {language!r}", "a language tag such as 'en-us' or 'zh-cn'")
+    return language.strip()
+
+
+def create_and_start_job(
+    job: Mapping[str, Any], clusters: Sequence[str], *, language: str = LANGUAGE
+) -> CdmCall[CreateAndStartOutcome]:
     """Create a job in one of ``clusters`` (CDM picks a running one) and start it.
 
     The answer does not say which cluster took the job: the outcome names it only when there was a
-    single candidate (or reconciliation found it).
+    single candidate (or reconciliation found it). ``language`` is the mandatory ``X-Language`` header.
     """
     definition = check_job(job)
+    language = check_language(language)
     if isinstance(clusters, str) or not isinstance(clusters, Sequence) or not clusters:
         raise CdmConfigError("clusters", f"got {clusters!r}", "a non-empty list of cluster ids")
     candidates = [_segment("clusters", cluster) for cluster in clusters]
@@ -281,7 +291,7 @@ def create_and_start_job(job: Mapping[str, Any], clusters: Sequence[str]) -> Cdm
         endpoints.CREATE_AND_START_JOB,
         parse,
         body={"jobs": [definition], "clusters": candidates},
-        headers={endpoints.LANGUAGE_HEADER: LANGUAGE},
+        headers={endpoints.LANGUAGE_HEADER: language},
         reconciler=lambda: CreateAndStartReconciler(
             definition,
             [ClusterProbe(cluster, show_job(cluster, name), job_status(cluster, name)) for cluster in candidates],

@@ -158,16 +158,19 @@ class CdmHook(BaseHook):
         return self.transport.execute(ops.create_job(self.resolve_cluster_id(cluster_id), job))
 
     def create_and_start_job(
-        self, job: Mapping[str, Any], clusters: Sequence[str] | None = None
+        self, job: Mapping[str, Any], clusters: Sequence[str] | None = None, *, language: str = ops.LANGUAGE
     ) -> tuple[str | None, list[Submission]]:
         """Create a job in one of ``clusters`` (CDM picks a running one) and start it at once.
+
+        ``language`` is CDM's mandatory ``X-Language`` header (``en-us``, ``zh-cn``): the language of
+        CDM's messages about this job.
 
         Returns the cluster that took the job and the runs CDM reported (possibly none, with the older
         answer shape). CDM's answer does not name the cluster: with several candidates the hook looks
         for the job in each (one show-job request per cluster tried); None if it is found nowhere.
         """
         candidates = clusters if clusters is not None else [self.resolve_cluster_id()]  # [] is refused, not defaulted
-        call = ops.create_and_start_job(job, candidates)  # checks the job (once)
+        call = ops.create_and_start_job(job, candidates, language=language)  # checks the job (once)
         definition = call.body["jobs"][0]
         cluster_id, runs = self.transport.execute(call)
         return (cluster_id or self.locate_job(definition, candidates)), runs

@@ -25,7 +25,7 @@ from airflow_provider_cdm.client.exceptions import (
     CdmJobRunningError,
 )
 from airflow_provider_cdm.client.models import Submission
-from airflow_provider_cdm.client.operations import check_job_name, check_variables
+from airflow_provider_cdm.client.operations import LANGUAGE, check_job_name, check_language, check_variables
 from airflow_provider_cdm.client.runs import RunRef
 from airflow_provider_cdm.console import CdmConsoleLink
 from airflow_provider_cdm.hooks.cdm import CdmHook
@@ -288,6 +288,8 @@ class CdmCreateAndStartJobOperator(CdmLineageMixin, WaitingOperator):
     :param clusters: candidate cluster ids (templated); default: the connection's ``cluster_id`` extra.
     :param variables: values for the definition's ``${name}`` placeholders, substituted before the job
         is sent (create-and-execute carries no variables); templated.
+    :param language: create-and-execute's ``X-Language`` header, the language of CDM's messages
+        (``en-us``, the default, or ``zh-cn``).
 
     The waiting parameters (``wait_for_completion``, ``poll_interval``, ``timeout``, ``deferrable``,
     ``stop_on_timeout``, ``success_statuses``, ``failure_statuses``), ``cdm_conn_id`` and
@@ -306,12 +308,14 @@ class CdmCreateAndStartJobOperator(CdmLineageMixin, WaitingOperator):
         job: Any,
         clusters: Collection[str] | None = None,
         variables: dict[str, Any] | None = None,
+        language: str = LANGUAGE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.job = job
         self.clusters = clusters
         self.variables = variables
+        self.language = check_language(language)
         _check_static_job(job)
 
     def begin(self, context: Context) -> tuple[RunRef, Submission | None]:
@@ -330,7 +334,7 @@ class CdmCreateAndStartJobOperator(CdmLineageMixin, WaitingOperator):
         if len(candidates) == 1:  # as the start operator does; with several, the cluster is CDM's choice
             self.run_ref = RunRef(name, candidates[0], None, sent_at_ms)
         try:
-            cluster, runs = self.hook.create_and_start_job(definition, candidates)
+            cluster, runs = self.hook.create_and_start_job(definition, candidates, language=self.language)
         except CdmJobExistsError:
             attached = self._attach_to_active_run(definition, candidates)
             if attached is None:

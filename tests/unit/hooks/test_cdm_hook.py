@@ -28,6 +28,7 @@ from airflow_provider_cdm.client.exceptions import (
 from airflow_provider_cdm.client.models import CreateJobResult, ValidationMessage
 from airflow_provider_cdm.hooks import cdm as hook_module
 from airflow_provider_cdm.hooks.cdm import CdmHook
+from airflow_provider_cdm.operators.cdm import CdmCreateAndStartJobOperator
 from tests.jobs import job_definition
 from tests.unit.client.helpers import (
     AK,
@@ -126,6 +127,17 @@ def test_create_and_start_job(hook: CdmHook, requests_mock: rm.Mocker) -> None:
     assert request.headers["X-Language"] == "en-us"
     assert verify_signature(request) == AK
     assert [r.method for r in requests_mock.request_history] == ["POST", "GET", "GET"]
+
+
+def test_create_and_start_job_in_the_language_the_user_asks_for(hook: CdmHook, requests_mock: rm.Mocker) -> None:
+    requests_mock.post(cdm_url("/clusters/job", cluster=None), json={"submissions": [submission(1, "BOOTING")]})
+    hook.create_and_start_job(job_definition(JOB), ["c-1"], language="zh-cn")
+    assert requests_mock.request_history[0].headers["X-Language"] == "zh-cn"
+    with pytest.raises(CdmConfigError, match=r"language.*got 'en-us\\r\\nX-Evil: 1'"):
+        hook.create_and_start_job(job_definition(JOB), ["c-1"], language="en-us\r\nX-Evil: 1")
+    assert requests_mock.call_count == 1  # refused before a request
+    with pytest.raises(CdmConfigError, match="language"):
+        CdmCreateAndStartJobOperator(task_id="t", job=job_definition(JOB), language="")
 
 
 def test_create_and_start_job_cluster_unknown_when_the_job_is_found_nowhere(
