@@ -92,18 +92,31 @@ def job_url_for(settings: CdmSettings, cluster_id: str, job_name: str) -> str | 
     )
 
 
+# Set on the task's operator: the URL it pushed ("" for none), so that its link needs no XCom read.
+KNOWN_URL_ATTRIBUTE = "_cdm_console_url"
+
+
 def persist(context: Mapping[str, Any], settings: CdmSettings, cluster_id: str, job_name: str) -> str | None:
     """Push the job's console URL for the task's link; a link that cannot be built is logged, never raised."""
+    url: str | None = None
     try:
         url = job_url_for(settings, cluster_id, job_name)
     except Exception as err:  # a bad console setting or template costs the link, never the task
         log.warning("No CDM console link for this task: %s", err)
-        return None
-    if url is None:
-        log.info("No CDM console link for this task: the connection names no region")
-        return None
-    context["ti"].xcom_push(key=XCOM_KEY, value=url)
+    else:
+        if url is None:
+            log.info("No CDM console link for this task: the connection names no region")
+    operator = context.get("task")
+    if operator is not None:
+        setattr(operator, KNOWN_URL_ATTRIBUTE, url or "")
+    if url is not None:
+        context["ti"].xcom_push(key=XCOM_KEY, value=url)
     return url
+
+
+def no_link_yet(operator: BaseOperator) -> None:
+    """Note that ``operator`` pushed no URL (yet): a task that fails before CDM knows its run has none."""
+    setattr(operator, KNOWN_URL_ATTRIBUTE, "")
 
 
 class CdmConsoleLink(BaseOperatorLink):
@@ -113,5 +126,11 @@ class CdmConsoleLink(BaseOperatorLink):
     xcom_key: ClassVar[str] = XCOM_KEY
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        """The URL this task pushed. The task's own operator (Airflow 3 asks it as the task ends) knows
+        whether it pushed one: a task that failed before CDM knew its run has none, and asks no XCom
+        (a missing XCom is an error line in the task's log)."""
+        known = getattr(operator, KNOWN_URL_ATTRIBUTE, None)
+        if isinstance(known, str):
+            return known
         url = XCom.get_value(ti_key=ti_key, key=XCOM_KEY)
         return url if isinstance(url, str) else ""

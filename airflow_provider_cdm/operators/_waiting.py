@@ -505,6 +505,7 @@ class WaitingOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         started, started_at = time.monotonic(), time.time()  # the task's own timeout counts from here
+        console.no_link_yet(self)  # until CDM knows the run: a task that fails before has no link
         run, submission = self.begin(context)
         self.run_ref = run
         context["ti"].xcom_push(key=SUBMISSION_ID_KEY, value=run.submission_id)

@@ -155,6 +155,24 @@ def test_the_link_reads_its_url_from_the_tasks_xcom(monkeypatch: pytest.MonkeyPa
     assert link.get_link(None, ti_key="other") == ""  # type: ignore[arg-type]
 
 
+def test_a_task_that_failed_before_cdm_knew_its_run_asks_no_xcom(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Airflow 3 resolves each link as the task ends; a missing XCom is an error line in the task's log."""
+
+    def get_value(**kwargs: Any) -> Any:
+        raise AssertionError("the link read an XCom")
+
+    monkeypatch.setattr(console.XCom, "get_value", get_value)
+    operator = CdmStartJobOperator(task_id="start", job_name="orders")
+    console.no_link_yet(operator)  # what execute does before it asks CDM for anything
+    assert CdmConsoleLink().get_link(operator, ti_key="the-ti-key") == ""  # type: ignore[arg-type]
+    context = task_context(RecordingTI())
+    context["task"] = operator
+    url = console.persist(context, make_settings(region="r"), "c-1", "orders")
+    assert url is not None and CdmConsoleLink().get_link(operator, ti_key="k") == url  # type: ignore[arg-type]
+
+
 def test_the_link_is_named_and_keyed_for_airflow_3s_api_server() -> None:
     link = CdmConsoleLink()
     assert (link.name, link.xcom_key) == ("CDM Console", XCOM_KEY)
