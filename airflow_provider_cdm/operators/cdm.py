@@ -192,7 +192,7 @@ class CdmStartJobOperator(CdmLineageMixin, WaitingOperator):
     :param stop_on_timeout: stop the run when ``timeout`` expires (default True).
     :param success_statuses: statuses that end the wait successfully (default ``SUCCEEDED``).
     :param failure_statuses: statuses that fail the task (default ``FAILED``, ``FAILURE_ON_SUBMIT``,
-        ``UNKNOWN``, ``NEVER_EXECUTED``). A status in neither set keeps the task waiting.
+        ``UNKNOWN``). A status in neither set keeps the task waiting (NEVER_EXECUTED for a bounded grace).
     :param cdm_conn_id: the Airflow connection (type ``huaweicloud_cdm``).
     :param hook_params: extra keyword arguments of :class:`CdmHook` (JSON values only when deferrable).
 
