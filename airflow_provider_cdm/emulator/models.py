@@ -2,20 +2,24 @@
 
 Like a moto backend, this is plain logic the HTTP layer maps requests onto; its answers are already
 in CDM's JSON shapes, quirks included. Runs derive their state from the injected clock (``runs.py``),
-so nothing here has a thread. One lock guards all state.
+so nothing here has a thread; what the clock brings about besides (queued runs booting, CDM's retries,
+jobs deleted after their run, scheduled runs) is applied lazily by ``lifecycle.py`` at the start of each
+public method, as of that moment. The job options behind it are read by ``job_options.py``. One lock
+guards all state.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 from typing import Any
 from urllib.parse import quote
 
@@ -25,6 +29,8 @@ from airflow_provider_cdm.api.job_schema import CONFIG_VALUE_FIELDS, JOB_TYPES, 
 from airflow_provider_cdm.api.job_schema import DEFAULT_JOB_TYPE as DEFAULT_JOB_TYPE  # the app's list-jobs default
 from airflow_provider_cdm.api.statuses import ClusterStatus, JobStatus
 from airflow_provider_cdm.emulator.errors import ApiError
+from airflow_provider_cdm.emulator.job_options import EmulatedOptions, option_problems
+from airflow_provider_cdm.emulator.lifecycle import Lifecycle, PendingRetry
 from airflow_provider_cdm.emulator.links import LinkSpec, LinkStore
 from airflow_provider_cdm.emulator.runs import JsonDict, Run, Script, epoch_millis
 
@@ -63,7 +69,11 @@ def _encoded_config_values(values: Any) -> Any:
 
 @dataclass
 class Job:
-    """A stored job definition with its metadata and run history (oldest first)."""
+    """A stored job definition with its metadata and run history (oldest first).
+
+    ``options`` are the definition's (``job_options.EmulatedOptions``); ``parent`` names the batch job a
+    subjob belongs to; ``retry`` and ``next_schedule`` are what CDM will start next on its own.
+    """
 
     id: int
     definition: JsonDict
@@ -72,6 +82,10 @@ class Job:
     update_user: str
     updated_at: float
     runs: list[Run] = field(default_factory=list)
+    options: EmulatedOptions = field(default_factory=EmulatedOptions)
+    parent: str | None = None
+    retry: PendingRetry | None = None
+    next_schedule: float | None = None
 
     @property
     def name(self) -> str:
@@ -115,6 +129,7 @@ class Cluster:
     spec: ClusterSpec
     created_at: float
     jobs: dict[str, Job] = field(default_factory=dict)
+    queue: deque[Run] = field(default_factory=deque)  # runs waiting for a slot (PENDING), oldest first
 
     def render(self) -> JsonDict:
         created = datetime.fromtimestamp(self.created_at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
@@ -148,7 +163,12 @@ def _check_page(page_no: int, page_size: int) -> None:
 
 
 class CdmBackend:
-    """All clusters, jobs, runs and scripts of one emulator; every public method is atomic."""
+    """All clusters, jobs, runs and scripts of one emulator; every public method is atomic.
+
+    ``retry_delay_s``: how long after a failed run CDM's retry (``RETRY_TRIPLE``) starts;
+    ``cluster_concurrency``: runs each cluster runs at once, later ones wait PENDING (None: no limit);
+    ``schedule_timezone``: the zone of scheduled jobs' ``startDate``/``stopDate`` wall-clock times.
+    """
 
     def __init__(
         self,
@@ -159,9 +179,19 @@ class CdmBackend:
         links: Mapping[str, str] | Sequence[LinkSpec] | None = None,
         strict_links: bool = False,
         seed: int | None = None,
+        retry_delay_s: float = 1.0,
+        cluster_concurrency: int | None = None,
+        schedule_timezone: tzinfo = timezone.utc,
     ) -> None:
         if not clusters:
             raise ValueError("the emulator needs at least one cluster")
+        if not math.isfinite(retry_delay_s) or retry_delay_s < 0:
+            raise ValueError("retry_delay_s must be a finite number >= 0")
+        if cluster_concurrency is not None and cluster_concurrency < 1:
+            raise ValueError("cluster_concurrency must be at least 1 (or None for no limit)")
+        self._retry_delay_s = retry_delay_s
+        self._concurrency = cluster_concurrency
+        self._tz = schedule_timezone
         self._specs = tuple(clusters)
         self._clock = clock
         self._default_script = Script(duration_s=job_duration_s)
@@ -180,6 +210,7 @@ class CdmBackend:
         self._rng = random.Random(self._seed)
         self._starts: Counter[str] = Counter()
         self._creates: Counter[str] = Counter()
+        self._life = Lifecycle(self, retry_delay_s=self._retry_delay_s, concurrency=self._concurrency)
 
     def reset(self) -> None:
         """Back to the configured clusters and links with no jobs, runs or scripts."""
@@ -202,6 +233,7 @@ class CdmBackend:
     def create_job(self, cluster_id: str, job: object, user: str) -> JsonDict:
         """Create a job; an invalid definition answers ``validation-result`` errors and creates nothing."""
         with self._lock:
+            now = self._now()
             cluster = self._cluster(cluster_id)
             problems = self.problems(job)
             name = job.get("name") if isinstance(job, dict) else None
@@ -209,13 +241,13 @@ class CdmBackend:
                 return {"name": name, "validation-result": _validation(problems)}
             if job["name"] in cluster.jobs:
                 raise ApiError(errors.CDM_JOB_NAME_EXISTS, job=job["name"])
-            self._add_job(cluster, self._stored(job), user, self._clock())
+            self.add_job(cluster, self._stored(job), user, now, None)
             return {"name": name, "validation-result": []}
 
     def create_and_start(self, cluster_ids: Sequence[str], job: object, user: str) -> JsonDict:
-        """Create a job in a random running cluster among the candidates and start it."""
+        """Create a job in a random running cluster among the candidates and start it (PENDING when queued)."""
         with self._lock:
-            now = self._clock()
+            now = self._now()
             candidates = [self._cluster(cluster_id) for cluster_id in cluster_ids]
             problems = self.problems(job)
             name = job.get("name") if isinstance(job, dict) else None
@@ -226,12 +258,16 @@ class CdmBackend:
                 raise ApiError(errors.CDM_NO_RESOURCE, resource=f"running cluster among {list(cluster_ids)}")
             if any(job["name"] in cluster.jobs for cluster in running):
                 raise ApiError(errors.CDM_JOB_NAME_EXISTS, job=job["name"])
-            created = self._add_job(self._rng.choice(running), self._stored(job), user, now)
-            return {"submissions": [self._start(created, {}, user, now).submission(now)]}
+            cluster = self._rng.choice(running)
+            created = self.add_job(cluster, self._stored(job), user, now, None)
+            answer = {"submissions": [self._life.submit(cluster, created, {}, user, now).submission(now)]}
+            self._life.advance(now)
+            return answer
 
     def start_job(self, cluster_id: str, job_name: str, variables: Mapping[str, str], user: str) -> JsonDict:
+        """Start a run: it boots, or waits PENDING for a slot of the cluster; a BATCH_JOB starts its subjobs."""
         with self._lock:
-            now = self._clock()
+            now = self._now()
             cluster = self._cluster(cluster_id)
             job = self._job(cluster, job_name)
             if not cluster.spec.status.can_run_jobs:
@@ -239,29 +275,54 @@ class CdmBackend:
                 raise ApiError(errors.CDM_CANNOT_SUBMIT, job=job_name, reason=reason)
             if job.active_run(now) is not None:
                 raise ApiError(errors.CDM_JOB_RUNNING, job=job_name)
-            return {"submissions": [self._start(job, variables, user, now).submission(now)]}
+            answer = {"submissions": [self._life.submit(cluster, job, variables, user, now).submission(now)]}
+            self._life.advance(now)
+            return answer
 
     def stop_job(self, cluster_id: str, job_name: str) -> JsonDict:
-        """End the active run early: it then reads FAILED, stopped by the user."""
+        """End the active run early (a PENDING one too, a batch's subjobs with it): it then reads FAILED,
+        stopped by the user; CDM does not retry it."""
         with self._lock:
-            now = self._clock()
-            run = self._job(self._cluster(cluster_id), job_name).active_run(now)
+            now = self._now()
+            cluster = self._cluster(cluster_id)
+            run = self._job(cluster, job_name).active_run(now)
             if run is None:
                 raise ApiError(errors.CDM_JOB_NOT_RUNNING, job=job_name)
-            run.stopped_at = now
+            self._life.stop(cluster, run, now)
+            self._life.advance(now)
             return {"validation-result": []}
+
+    def fire_schedule(self, cluster_id: str, job_name: str) -> JsonDict:
+        """Start a scheduled job's run now, as its schedule would (``is-execute-auto`` true); for tests
+        and demos. Skipped, as a due run is, while a run is under way. ValueError for an unscheduled job."""
+        with self._lock:
+            now = self._now()
+            cluster = self._cluster(cluster_id)
+            job = self._job(cluster, job_name)
+            if job.options.schedule is None:
+                raise ValueError(f"job {job_name!r} is not scheduled (schedulerConfig.isSchedulerJob is not true)")
+            run, reason = self._life.auto_start(cluster, job, now, fired=True)
+            answer = {
+                "job_name": job_name,
+                "fired": run is not None,
+                "submission": None if run is None else run.submission(now),
+                "skipped": reason,
+            }
+            self._life.advance(now)
+            return answer
 
     def job_status(self, cluster_id: str, job_name: str) -> JsonDict:
         """The latest run, or an empty list for a job that was never started."""
         with self._lock:
-            now = self._clock()
+            now = self._now()
             job = self._job(self._cluster(cluster_id), job_name)
             return {"submissions": [job.runs[-1].submission(now)] if job.runs else []}
 
     def show_job(self, cluster_id: str, job_name: str) -> JsonDict:
         with self._lock:
+            now = self._now()
             job = self._job(self._cluster(cluster_id), job_name)
-            return {"total": 1, "jobs": [job.render(self._clock())], "page_no": 1, "page_size": DEFAULT_PAGE_SIZE}
+            return {"total": 1, "jobs": [job.render(now)], "page_no": 1, "page_size": DEFAULT_PAGE_SIZE}
 
     def list_jobs(
         self,
@@ -276,7 +337,7 @@ class CdmBackend:
         if job_type not in JOB_TYPES:
             raise ApiError(errors.APIG_REQUEST_ERROR, detail=f"jobType must be one of {sorted(JOB_TYPES)}")
         with self._lock:
-            now = self._clock()
+            now = self._now()
             cluster = self._cluster(cluster_id)
             matches = [j for j in cluster.jobs.values() if j.job_type == job_type and name_filter in j.name]
             page = matches[(page_no - 1) * page_size : page_no * page_size]
@@ -284,10 +345,12 @@ class CdmBackend:
             return {"total": len(matches), "jobs": jobs, "page_no": page_no, "page_size": page_size}
 
     def update_job(self, cluster_id: str, job_name: str, job: object, user: str) -> JsonDict:
-        """Replace a job's definition; its name cannot change (a missing name means the path's)."""
+        """Replace a job's definition; its name cannot change (a missing name means the path's). Its options
+        are read anew; a schedule counts from now."""
         with self._lock:
-            now = self._clock()
-            existing = self._cluster(cluster_id).jobs.get(job_name)
+            now = self._now()
+            cluster = self._cluster(cluster_id)
+            existing = cluster.jobs.get(job_name)
             if existing is None:
                 raise ApiError(errors.CDM_UPDATE_MISSING_JOB, job=job_name)
             if existing.active_run(now) is not None:
@@ -301,12 +364,15 @@ class CdmBackend:
                 return {"validation-result": _validation(problems)}
             existing.definition = self._stored(job)
             existing.update_user, existing.updated_at = user, now
+            existing.options = EmulatedOptions.of(existing.definition, now, self._tz)
+            self._life.arm_schedule(cluster, existing, now)
             return {"validation-result": []}
 
     def delete_job(self, cluster_id: str, job_name: str) -> None:
         with self._lock:
+            now = self._now()
             cluster = self._cluster(cluster_id)
-            if self._job(cluster, job_name).active_run(self._clock()) is not None:
+            if self._job(cluster, job_name).active_run(now) is not None:
                 raise ApiError(errors.CDM_JOB_IN_USE, job=job_name)
             del cluster.jobs[job_name]
 
@@ -316,7 +382,7 @@ class CdmBackend:
         """Run history, newest first, with dates as strings (as CDM's examples send them)."""
         _check_page(page_no, page_size)
         with self._lock:
-            now = self._clock()
+            now = self._now()
             runs = list(reversed(self._job(self._cluster(cluster_id), job_name).runs))
             page = runs[(page_no - 1) * page_size : page_no * page_size]
             return {
@@ -341,37 +407,39 @@ class CdmBackend:
         return self._default_script.duration_s
 
     def set_script(self, job_name: str, script: Script) -> None:
-        """Script the job's next runs (the job need not exist yet)."""
+        """Script the job's next runs (the job need not exist yet); runs CDM started before now keep theirs."""
         with self._lock:
+            self._now()
             self._scripts[job_name] = script
 
     def counts(self) -> JsonDict:
         with self._lock:
+            self._now()
             return {"starts": dict(self._starts), "creates": dict(self._creates)}
 
     def snapshot(self) -> JsonDict:
+        """The admin view: clusters (queues), jobs (options, runs, what CDM will start next), the jobs
+        CDM deleted after their run, and the log of what the clock brought about."""
         with self._lock:
-            now = self._clock()
+            now = self._now()
             return {
                 "clusters": [
                     {
                         "id": cluster.spec.id,
                         "name": cluster.spec.name,
                         "status": cluster.spec.status.value,
-                        "jobs": [
-                            {
-                                "name": job.name,
-                                "job_type": job.job_type,
-                                "status": job.status(now).value,
-                                "active": job.active_run(now) is not None,
-                                "runs": [run.snapshot(now) for run in job.runs],
-                            }
-                            for job in cluster.jobs.values()
+                        "concurrency": self._concurrency,
+                        "queue": [
+                            {"job_name": run.job_name, "submission_id": run.submission_id} for run in cluster.queue
                         ],
+                        "jobs": [self._job_snapshot(job, now) for job in cluster.jobs.values()],
                     }
                     for cluster in self._clusters.values()
                 ],
                 "scripts": {name: script.to_json() for name, script in self._scripts.items()},
+                "retry_delay_s": self._retry_delay_s,
+                "deleted": [dict(record) for record in self._life.deleted],
+                "events": [dict(event) for event in self._life.events],
             }
 
     def problems(self, job: object) -> list[str]:
@@ -379,6 +447,8 @@ class CdmBackend:
         if not isinstance(job, dict):
             return ["the job must be a JSON object"]
         problems = definition_problems(job)  # the job-name rule included
+        if not problems:
+            problems.extend(option_problems(normalized_job(job), self._clock(), self._tz))
         for side in ("from", "to"):
             link, connector = job.get(f"{side}-link-name"), job.get(f"{side}-connector-name")
             if not isinstance(link, str) or not link:
@@ -390,7 +460,59 @@ class CdmBackend:
                 problems.append(f"{side}-link-name {link!r} is a {declared} link, not {connector!r}")
         return problems
 
+    # -- lifecycle hooks (``lifecycle.Hooks``; lock held, not for callers) --------------------------
+
+    def new_submission_id(self) -> int:
+        submission_id = self._next_submission_id
+        self._next_submission_id += 1
+        return submission_id
+
+    def take_script(self, job_name: str) -> Script:
+        """The script of the job's next run (a counted script counts down)."""
+        script = self._scripts.get(job_name)
+        if script is None:
+            return self._default_script
+        if script.count is not None:
+            if script.count == 1:
+                del self._scripts[job_name]
+            else:
+                self._scripts[job_name] = dataclasses.replace(script, count=script.count - 1)
+        return script
+
+    def add_job(self, cluster: Cluster, definition: JsonDict, user: str, now: float, parent: str | None) -> Job:
+        """Store a (valid) job, replacing one of the same name; a schedule counts from now."""
+        options = EmulatedOptions.of(definition, now, self._tz)
+        job = Job(self._next_job_id, definition, user, now, user, now, options=options, parent=parent)
+        self._next_job_id += 1
+        cluster.jobs[job.name] = job
+        self._creates[job.name] += 1
+        self._life.arm_schedule(cluster, job, now)
+        return job
+
+    def count_start(self, job_name: str) -> None:
+        self._starts[job_name] += 1
+
     # -- helpers (lock held) -------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        """The clock, once everything due by then has happened."""
+        now = self._clock()
+        self._life.advance(now)
+        return now
+
+    @staticmethod
+    def _job_snapshot(job: Job, now: float) -> JsonDict:
+        return {
+            "name": job.name,
+            "job_type": job.job_type,
+            "status": job.status(now).value,
+            "active": job.active_run(now) is not None,
+            "options": job.options.to_json(),
+            "parent": job.parent,
+            "next_schedule_at": job.next_schedule,
+            "retry": None if job.retry is None else job.retry.to_json(),
+            "runs": [run.snapshot(now) for run in job.runs],
+        }
 
     def _stored(self, job: JsonDict) -> JsonDict:
         """A valid definition as stored and read back: normalised as the client sends it
@@ -413,28 +535,3 @@ class CdmBackend:
         if job is None:
             raise ApiError(errors.CDM_JOB_NOT_EXIST_2, job=job_name)
         return job
-
-    def _add_job(self, cluster: Cluster, definition: JsonDict, user: str, now: float) -> Job:
-        job = Job(self._next_job_id, definition, user, now, user, now)
-        self._next_job_id += 1
-        cluster.jobs[job.name] = job
-        self._creates[job.name] += 1
-        return job
-
-    def _start(self, job: Job, variables: Mapping[str, str], user: str, now: float) -> Run:
-        run = Run(self._next_submission_id, job.name, user, now, self._take_script(job.name), dict(variables))
-        self._next_submission_id += 1
-        job.runs.append(run)
-        self._starts[job.name] += 1
-        return run
-
-    def _take_script(self, job_name: str) -> Script:
-        script = self._scripts.get(job_name)
-        if script is None:
-            return self._default_script
-        if script.count is not None:
-            if script.count == 1:
-                del self._scripts[job_name]
-            else:
-                self._scripts[job_name] = dataclasses.replace(script, count=script.count - 1)
-        return script

@@ -125,19 +125,42 @@ def epoch_millis(seconds: float) -> int:
 
 @dataclass
 class Run:
-    """One submission of a job; its status is a function of the clock."""
+    """One submission of a job; its status is a function of the clock.
+
+    ``submitted_at`` is when it was asked for (``creation-date``); ``started_at`` when it got a slot of
+    the cluster and began to boot, None while it waits, ``PENDING``, for one (``../shared/cdm-dialects.md``
+    row 13: runs queue past the cluster's concurrency). ``is_auto`` marks a run CDM started itself (its
+    schedule: ``is-execute-auto``), ``delete_job`` one of a job CDM deletes after it (``isDeleteJob``),
+    ``attempt`` CDM's retry number (0: the run asked for). ``finalized`` is the backend's: it has applied
+    the run's end (freed its slot, retried, deleted the job).
+    """
 
     submission_id: int
     job_name: str
     user: str
-    started_at: float
+    submitted_at: float
     script: Script
     variables: dict[str, str]
+    started_at: float | None = None
     stopped_at: float | None = None
+    is_auto: bool = False
+    delete_job: bool = False
+    attempt: int = 0
+    finalized: bool = False
 
     @property
     def boot_s(self) -> float:
         return min(MAX_BOOT_S, BOOT_SHARE * self.script.duration_s)
+
+    @property
+    def holds_slot(self) -> bool:
+        """Whether the run takes one of the cluster's concurrent slots while it runs."""
+        return self.script.outcome is not Outcome.FAILURE_ON_SUBMIT
+
+    @property
+    def queued(self) -> bool:
+        """Waiting for a slot (reads PENDING)."""
+        return self.started_at is None and self.stopped_at is None and self.holds_slot
 
     def status(self, now: float) -> JobStatus:
         outcome = self.script.outcome
@@ -145,37 +168,53 @@ class Run:
             return JobStatus.FAILURE_ON_SUBMIT
         if self.stopped_at is not None:
             return JobStatus.FAILED
-        elapsed = now - self.started_at
-        if elapsed < self.boot_s:
+        if self.started_at is None:
+            return JobStatus.PENDING
+        # Compare instants, not elapsed times: the backend reads the status at exactly ends_at().
+        if now < self.started_at + self.boot_s:
             return JobStatus.BOOTING
-        if outcome is Outcome.STUCK or elapsed < self.script.duration_s:
+        if outcome is Outcome.STUCK or now < self.started_at + self.script.duration_s:
             return JobStatus.RUNNING
         return JobStatus(outcome.value)
 
     def is_active(self, now: float) -> bool:
-        return self.status(now).is_active
+        """Under way: PENDING, BOOTING or RUNNING (a second start answers Cdm.0052, a stop ends it)."""
+        status = self.status(now)
+        return status.is_active or status is JobStatus.PENDING
+
+    def ends_at(self) -> float | None:
+        """When the run ends (or ended); None while that is not known (queued, stuck)."""
+        if self.script.outcome is Outcome.FAILURE_ON_SUBMIT:
+            return self.submitted_at
+        if self.stopped_at is not None:
+            return self.stopped_at
+        if self.started_at is None or self.script.outcome is Outcome.STUCK:
+            return None
+        return self.started_at + self.script.duration_s
 
     def progress(self, now: float, status: JobStatus) -> float:
-        """0 while booting, rising linearly while running (never 100 before success), -1 on failure."""
+        """0 while pending or booting, rising linearly while running (never 100 before success), -1 on failure."""
         if status is JobStatus.SUCCEEDED:
             return 100.0
         if status.is_failure:
             return -1.0
-        if status is JobStatus.BOOTING:
+        if status in (JobStatus.BOOTING, JobStatus.PENDING) or self.started_at is None:
             return 0.0
         running_s = self.script.duration_s - self.boot_s
         share = (now - self.started_at - self.boot_s) / running_s if running_s > 0 else 1.0
-        percent = 100.0 * share
+        percent = 100.0 * min(1.0, share)
         if self.script.outcome is Outcome.STUCK:
             percent = min(percent, STUCK_PROGRESS)
         return math.floor(percent * 10) / 10
 
     def last_change(self, now: float) -> float:
-        """When the run last changed: now while it progresses, else when it ended or stalled."""
+        """When the run last changed: now while it progresses, else when it ended, stalled or was queued."""
         if self.script.outcome is Outcome.FAILURE_ON_SUBMIT:
-            return self.started_at
+            return self.submitted_at
         if self.stopped_at is not None:
             return self.stopped_at
+        if self.started_at is None:
+            return self.submitted_at
         return min(now, self.started_at + self.script.duration_s)
 
     def error_summary(self) -> str:
@@ -183,19 +222,24 @@ class Run:
             return STOPPED_BY_USER
         return self.script.error_summary or _DEFAULT_SUMMARIES.get(self.script.outcome.value, "Job failed.")
 
+    def counters(self) -> dict[str, int]:
+        """What a successful run of this job moves (every documented counter)."""
+        return _Volume.of(self.job_name).counters()
+
     def submission(self, now: float, *, dates_as_text: bool = False) -> JsonDict:
         """The Submission object as CDM sends it (``last-udpate-user`` sic)."""
         status = self.status(now)
         progress = self.progress(now, status)
-        volume = _Volume.of(self.job_name)
+        counters = self.counters()
+        rows = counters["ROWS_WRITTEN"]
 
         def date(seconds: float) -> int | str:
             return str(epoch_millis(seconds)) if dates_as_text else epoch_millis(seconds)
 
         if status is JobStatus.SUCCEEDED:
-            written = volume.rows
-        elif status.is_active:
-            written = int(volume.rows * progress / 100)
+            written = rows
+        elif self.is_active(now):
+            written = int(rows * progress / 100)
         else:
             written = 0
         out: JsonDict = {
@@ -205,8 +249,8 @@ class Run:
             "status": status.value,
             "progress": progress,
             "creation-user": self.user,
-            "creation-date": date(self.started_at),
-            "execute-date": date(self.started_at),
+            "creation-date": date(self.submitted_at),
+            "execute-date": date(self.submitted_at if self.started_at is None else self.started_at),
             "last-update-date": date(self.last_change(now)),
             "last-udpate-user": self.user,
             "delete_rows": 0,
@@ -214,11 +258,11 @@ class Run:
             "write_rows": written,
             "isIncrementing": False,
             "isStopingIncrement": "",
-            "is-execute-auto": False,
-            "isDeleteJob": False,
+            "is-execute-auto": self.is_auto,
+            "isDeleteJob": self.delete_job,
         }
         if status is JobStatus.SUCCEEDED:
-            out["counters"] = {COUNTER_GROUP: volume.counters()}
+            out["counters"] = {COUNTER_GROUP: counters}
         elif status in (JobStatus.FAILED, JobStatus.FAILURE_ON_SUBMIT):
             summary = self.error_summary()
             out["error-summary"] = summary
@@ -234,14 +278,13 @@ class Run:
         """
         status = self.status(now)
         submission = self.submission(now)
-        volume = _Volume.of(self.job_name)
         if status is JobStatus.SUCCEEDED:
             share = 1.0
-        elif status.is_active:
+        elif self.is_active(now):
             share = max(0.0, self.progress(now, status)) / 100
         else:
             share = 0.0
-        counters = volume.counters()
+        counters = self.counters()
         return {
             "status": status.value,
             "external_id": submission["external-id"],
@@ -269,7 +312,12 @@ class Run:
             "progress": self.progress(now, status),
             "outcome": self.script.outcome.value,
             "duration_s": self.script.duration_s,
+            "submitted_at": self.submitted_at,
             "started_at": self.started_at,
+            "queued": self.queued,
             "variables": dict(self.variables),
             "stopped": self.stopped_at is not None,
+            "auto": self.is_auto,
+            "attempt": self.attempt,
+            "delete_job": self.delete_job,
         }
