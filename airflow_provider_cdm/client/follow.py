@@ -31,6 +31,8 @@ from airflow_provider_cdm.client.runs import RunRef, StatusRules, Verdict
 
 # How long after a run failed a wait on a RETRY_TRIPLE job looks for CDM's retry before the failure stands.
 RETRY_GRACE_S = 120.0
+# The failures CDM retries (a run it cannot tell the end of, UNKNOWN, it does not).
+RETRIED_STATUSES = frozenset({JobStatus.FAILED, JobStatus.FAILURE_ON_SUBMIT})
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class RunFollower:
             return False
         if self.run.relation(submission) != 0:
             return False
-        if submission.status is JobStatus.FAILED:
+        if submission.status in RETRIED_STATUSES:
             return True
         return not submission.is_terminal and submission.deletes_job is not False
 
@@ -94,7 +96,7 @@ class RunFollower:
 
         A failed run of a job CDM retries is followed by its retry: the wait moves to the newer run.
         """
-        if ours.status is JobStatus.FAILED and self._cdm_retries(ours):
+        if self._cdm_retries(ours):
             self.run = dataclasses.replace(
                 RunRef.of(latest, self.run.cluster_id), job_name=self.run.job_name, options=self.run.options
             )
@@ -138,7 +140,7 @@ class RunFollower:
 
     def _cdm_retries(self, submission: Submission) -> bool:
         options = self.run.options
-        return options is not None and options.retries > 0 and submission.status is JobStatus.FAILED
+        return options is not None and options.retries > 0 and submission.status in RETRIED_STATUSES
 
     def _failed_at(self, submission: Submission) -> float:
         """When the run failed: CDM's last-update date, else when this wait first saw the failure."""
