@@ -35,7 +35,16 @@ def emulator_process() -> Iterator[EmulatorProcess]:
     from airflow_provider_cdm.emulator.testing import run_emulator
 
     with run_emulator(
-        "--job-duration", "0.6", "--user", IAM_USER, "--password", IAM_PASSWORD, "--domain", IAM_DOMAIN
+        "--job-duration",
+        "0.6",
+        "--user",
+        IAM_USER,
+        "--password",
+        IAM_PASSWORD,
+        "--domain",
+        IAM_DOMAIN,
+        "--dialect",  # the answer shapes (emulator/dialects.py); `make test-dialects` runs the others
+        os.environ.get("CDM_TEST_DIALECT", "observed"),
     ) as process:
         yield process
 

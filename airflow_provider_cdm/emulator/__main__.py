@@ -31,7 +31,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     thread = serve_in_thread(server)
     print(f"{CONNECTION_ENV_VAR}={json.dumps(server.connection())}", flush=True)
-    print(f"cdm-emulator: serving CDM, IAM and the /_emulator/ admin API on {server.url}", file=sys.stderr, flush=True)
+    print(
+        f"cdm-emulator: serving CDM, IAM and the /_emulator/ admin API on {server.url} "
+        f"(dialect {config.dialect.label})",
+        file=sys.stderr,
+        flush=True,
+    )
     stop.wait()
     server.shutdown()
     server.server_close()

@@ -1,4 +1,5 @@
-"""The emulator's own API under ``/_emulator/``: scripts, links, faults, token revocation, stats, state, reset.
+"""The emulator's own API under ``/_emulator/``: scripts, links, faults, dialect, token revocation, stats,
+state, reset.
 
 JSON in and out, no auth, loopback clients only; the prefix is one the real API never uses.
 """
@@ -11,6 +12,7 @@ from urllib.parse import unquote
 
 from airflow_provider_cdm.api import errors
 from airflow_provider_cdm.api.errors import APIG_FORBIDDEN
+from airflow_provider_cdm.emulator import dialects
 from airflow_provider_cdm.emulator.app import EmulatorApp, Request, Response, parse_json_body
 from airflow_provider_cdm.emulator.errors import ApiError
 from airflow_provider_cdm.emulator.faults import FaultSettings
@@ -56,6 +58,11 @@ def _dispatch(app: EmulatorApp, request: Request) -> object:
     if route == ("POST", "faults"):
         app.faults.configure(FaultSettings.from_json(parse_json_body(request.body, required=False)))
         return {"faults": app.faults.settings.to_json(), "quotas": app.quotas_enabled}
+    if route == ("GET", "dialect"):
+        return dialect_view(app)
+    if route == ("POST", "dialect"):
+        app.dialect = dialects.dialect_from_json(parse_json_body(request.body, required=False), app.dialect)
+        return dialect_view(app)
     if route == ("POST", "links"):
         return {"links": app.backend.links.define(link_specs(parse_json_body(request.body)))}
     if route == ("POST", "tokens/revoke"):
@@ -75,8 +82,20 @@ def _dispatch(app: EmulatorApp, request: Request) -> object:
             "quotas": app.quotas_enabled,
             "tokens": app.auth.token_count(),
             "links": app.backend.links.summary(),
+            "dialect": app.dialect.label,
         }
     if route == ("POST", "reset"):
         app.reset()
         return {"reset": True}
     raise ApiError(errors.APIG_NO_API)
+
+
+def dialect_view(app: EmulatorApp) -> dict[str, object]:
+    """The active dialect: its label (a preset's name, or the nearest one with the switches that differ),
+    every switch, and what a reset goes back to (the command line's dialect)."""
+    return {
+        "dialect": app.dialect.label,
+        "switches": app.dialect.to_json(),
+        "configured": app.config.dialect.label,
+        "presets": list(dialects.PRESETS),
+    }

@@ -2,7 +2,8 @@
 
 Like moto's responses layer: authenticate, check the project and the quota, parse the body and map
 the operation onto the backend. Routing comes from ``api.endpoints``; faults are the transport's
-business (``server.py``) because some of them need the socket.
+business (``server.py``) because some of them need the socket. The backend answers the reference's
+shapes; the active dialect (``dialects.py``, switchable at run time) rewrites answers and errors here.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from urllib.parse import parse_qs, unquote
 
 from airflow_provider_cdm.api import endpoints, errors
 from airflow_provider_cdm.api.endpoints import JSON_CONTENT_TYPE, Endpoint
+from airflow_provider_cdm.emulator import dialects
 from airflow_provider_cdm.emulator.auth import Authenticator, Credentials, IamUser, Principal
 from airflow_provider_cdm.emulator.config import EmulatorConfig
+from airflow_provider_cdm.emulator.dialects import Dialect
 from airflow_provider_cdm.emulator.errors import ApiError
 from airflow_provider_cdm.emulator.faults import FaultInjector
 from airflow_provider_cdm.emulator.links import LinkSpec
@@ -51,8 +54,20 @@ class Response:
         return cls(status, body, {"Content-Type": JSON_CONTENT_TYPE, **(headers or {})})
 
     @classmethod
-    def error(cls, error: ApiError, request_id: str, headers: Mapping[str, str] | None = None) -> Response:
-        return cls.json(error.http_status, error.body(request_id), headers)
+    def error(
+        cls,
+        error: ApiError,
+        request_id: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        dialect: Dialect | None = None,
+        method: str = "GET",
+    ) -> Response:
+        """The error's answer; in ``dialect`` when given (the CDM API's errors), else the reference's."""
+        if dialect is None:
+            return cls.json(error.http_status, error.body(request_id), headers)
+        status, body = dialects.error_answer(dialect, error, request_id, method=method)
+        return cls.json(status, body, headers)
 
 
 def parse_json_body(body: bytes, *, required: bool = True) -> Any:
@@ -102,6 +117,8 @@ class EmulatorApp:
 
     def __init__(self, config: EmulatorConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self._clock = clock
+        self.dialect: Dialect = config.dialect  # replaced whole at run time (POST /_emulator/dialect)
         self.backend = CdmBackend(
             config.clusters,
             clock=clock,
@@ -149,11 +166,19 @@ class EmulatorApp:
         return self.config.quotas if switch is None else switch
 
     def reset(self) -> None:
-        """Back to the initial state (jobs, runs, scripts, quota windows, stats, faults); tokens stay valid."""
+        """Back to the initial state (jobs, runs, scripts, quota windows, stats, faults, and the command
+        line's dialect); tokens stay valid."""
         self.backend.reset()
         self.quotas.reset()
         self.stats.reset()
         self.faults.configure(self.config.faults)
+        self.dialect = self.config.dialect
+
+    def error_response(
+        self, error: ApiError, request_id: str, method: str = "GET", headers: Mapping[str, str] | None = None
+    ) -> Response:
+        """An error of the CDM, IAM or gateway API, in the active dialect."""
+        return Response.error(error, request_id, headers, dialect=self.dialect, method=method)
 
     def connection(self, url: str) -> dict[str, Any]:
         """An Airflow connection (as JSON-ready dict) that points at this emulator with credentials it accepts."""
@@ -188,12 +213,16 @@ class EmulatorApp:
             )
             if self.quotas_enabled:
                 self._check_quota(principal, endpoint, request)
+            if endpoint is not endpoints.CREATE_AND_START_JOB and dialects.language_header_required(
+                self.dialect, endpoint.name
+            ):
+                _require_language(request)
             return self._operations[endpoint.name](request, params, principal)
         except ApiError as err:
             headers: dict[str, str] = {}
             if err.http_status == 429 and self.faults.settings.retry_after_s is not None:
                 headers["Retry-After"] = f"{self.faults.settings.retry_after_s:g}"
-            return Response.error(err, request.request_id, headers)
+            return self.error_response(err, request.request_id, request.method, headers)
 
     def _check_quota(self, principal: Principal, endpoint: Endpoint, request: Request) -> None:
         try:
@@ -205,27 +234,26 @@ class EmulatorApp:
     # -- operations ---------------------------------------------------------------------------------
 
     def _list_clusters(self, request: Request, params: Mapping[str, str], who: Principal) -> Response:
-        return Response.json(200, self.backend.list_clusters())
+        return Response.json(200, dialects.clusters_answer(self.dialect, self.backend.list_clusters()))
 
     def _show_cluster(self, request: Request, params: Mapping[str, str], who: Principal) -> Response:
-        return Response.json(200, self.backend.show_cluster(unquote(params["cluster_id"])))
+        answer = self.backend.show_cluster(unquote(params["cluster_id"]))
+        return Response.json(200, dialects.cluster(self.dialect, answer, detail=True))
 
     def _create_job(self, request: Request, params: Mapping[str, str], who: Principal) -> Response:
         job = _single_job(parse_json_body(request.body))
-        return Response.json(200, self.backend.create_job(unquote(params["cluster_id"]), job, who.user_name))
+        answer = self.backend.create_job(unquote(params["cluster_id"]), job, who.user_name)
+        return Response.json(200, dialects.validation_answer(self.dialect, answer))
 
     def _create_and_start_job(self, request: Request, params: Mapping[str, str], who: Principal) -> Response:
-        language = {name.lower(): value for name, value in request.headers.items()}.get(
-            endpoints.LANGUAGE_HEADER.lower(), ""
-        )
-        if not language.strip():
-            raise ApiError(errors.APIG_REQUEST_ERROR, detail=f"the {endpoints.LANGUAGE_HEADER} header is mandatory")
+        _require_language(request)
         body = parse_json_body(request.body)
         job = _single_job(body)
         clusters = body.get("clusters")
         if not isinstance(clusters, list) or not clusters or not all(isinstance(c, str) for c in clusters):
             raise ApiError(errors.APIG_REQUEST_ERROR, detail="clusters must be a non-empty list of cluster ids")
-        return Response.json(200, self.backend.create_and_start(clusters, job, who.user_name))
+        answer = self.backend.create_and_start(clusters, job, who.user_name)
+        return Response.json(200, dialects.create_and_execute_answer(self.dialect, answer))
 
     def _start_job(self, request: Request, params: Mapping[str, str], who: Principal) -> Response:
         body = parse_json_body(request.body, required=False)
@@ -237,13 +265,16 @@ class EmulatorApp:
         answer = self.backend.start_job(
             unquote(params["cluster_id"]), unquote(params["job_name"]), variables, who.user_name
         )
-        return Response.json(200, answer)
+        return Response.json(200, dialects.start_answer(self.dialect, answer))
 
     def _stop_job(self, request: Request, params: Mapping[str, str], who: Principal) -> Response:
-        return Response.json(200, self.backend.stop_job(unquote(params["cluster_id"]), unquote(params["job_name"])))
+        answer = self.backend.stop_job(unquote(params["cluster_id"]), unquote(params["job_name"]))
+        return Response.json(200, dialects.stop_answer(self.dialect, answer))
 
     def _job_status(self, request: Request, params: Mapping[str, str], who: Principal) -> Response:
-        return Response.json(200, self.backend.job_status(unquote(params["cluster_id"]), unquote(params["job_name"])))
+        job_name = unquote(params["job_name"])
+        answer = self.backend.job_status(unquote(params["cluster_id"]), job_name)
+        return Response.json(200, dialects.status_answer(self.dialect, answer, job_name, dialects.now_ms(self._clock)))
 
     def _list_submissions(self, request: Request, params: Mapping[str, str], who: Principal) -> Response:
         query = _Query(request.query)
@@ -254,9 +285,9 @@ class EmulatorApp:
             unquote(params["cluster_id"]),
             job_name,
             page_no=query.integer("page_no", 1),
-            page_size=query.integer("page_size", DEFAULT_PAGE_SIZE),
+            page_size=_history_page_size(self.dialect, query),
         )
-        return Response.json(200, answer)
+        return Response.json(200, dialects.history_answer(self.dialect, answer))
 
     def _list_jobs(self, request: Request, params: Mapping[str, str], who: Principal) -> Response:
         query = _Query(request.query)
@@ -267,19 +298,39 @@ class EmulatorApp:
             page_size=query.integer("page_size", DEFAULT_PAGE_SIZE),
             job_type=query.text("jobType") or DEFAULT_JOB_TYPE,
         )
-        return Response.json(200, answer)
+        return Response.json(200, dialects.jobs_answer(self.dialect, answer, single=False))
 
     def _show_job(self, request: Request, params: Mapping[str, str], who: Principal) -> Response:
-        return Response.json(200, self.backend.show_job(unquote(params["cluster_id"]), unquote(params["job_name"])))
+        answer = self.backend.show_job(unquote(params["cluster_id"]), unquote(params["job_name"]))
+        return Response.json(200, dialects.jobs_answer(self.dialect, answer, single=True))
 
     def _update_job(self, request: Request, params: Mapping[str, str], who: Principal) -> Response:
         job = _single_job(parse_json_body(request.body))
         answer = self.backend.update_job(unquote(params["cluster_id"]), unquote(params["job_name"]), job, who.user_name)
-        return Response.json(200, answer)
+        return Response.json(200, dialects.validation_answer(self.dialect, answer))
 
     def _delete_job(self, request: Request, params: Mapping[str, str], who: Principal) -> Response:
         self.backend.delete_job(unquote(params["cluster_id"]), unquote(params["job_name"]))
-        return Response(200)
+        status, body = dialects.delete_answer(self.dialect)
+        return Response(status) if body is None else Response.json(status, body)
 
     def _show_link(self, request: Request, params: Mapping[str, str], who: Principal) -> Response:
-        return Response.json(200, self.backend.show_link(unquote(params["cluster_id"]), unquote(params["link_name"])))
+        answer = self.backend.show_link(unquote(params["cluster_id"]), unquote(params["link_name"]))
+        return Response.json(200, dialects.link_answer(self.dialect, answer))
+
+
+def _require_language(request: Request) -> None:
+    """APIG.0201 when the request has no X-Language header (row 19 of cdm-dialects.md)."""
+    language = {name.lower(): value for name, value in request.headers.items()}.get(
+        endpoints.LANGUAGE_HEADER.lower(), ""
+    )
+    if not language.strip():
+        raise ApiError(errors.APIG_REQUEST_ERROR, detail=f"the {endpoints.LANGUAGE_HEADER} header is mandatory")
+
+
+def _history_page_size(dialect: Dialect, query: _Query) -> int:
+    """The run-history page size to ask the backend for: the query's, or the dialect's fixed one (row 3),
+    which ignores whatever page_size says (an invalid one included)."""
+    if dialect.history_page_size is not None:
+        return dialect.history_page_size
+    return query.integer("page_size", DEFAULT_PAGE_SIZE)

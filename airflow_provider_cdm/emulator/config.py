@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from airflow_provider_cdm.api.endpoints import IAM_TOKEN_LIFETIME_S
 from airflow_provider_cdm.api.job_schema import CONNECTORS
 from airflow_provider_cdm.api.statuses import ClusterStatus
+from airflow_provider_cdm.emulator import dialects
+from airflow_provider_cdm.emulator.dialects import DEFAULT_PRESET, DIALECT_ENV_VAR, PRESETS, Dialect
 from airflow_provider_cdm.emulator.faults import DEFAULT_ERROR_STATUSES, RESET_PHASES, FaultSettings
 from airflow_provider_cdm.emulator.links import LinkSpec, link_specs
 from airflow_provider_cdm.emulator.models import ClusterSpec
@@ -56,6 +59,7 @@ class EmulatorConfig:
     seed: int | None = None
     faults: FaultSettings = field(default_factory=FaultSettings)
     connection_auth: str = "aksk"  # which credentials the printed connection carries
+    dialect: Dialect = PRESETS[DEFAULT_PRESET]  # how answers are shaped (dialects.py); reset returns to it
 
 
 def _cluster(text: str) -> ClusterSpec:
@@ -90,11 +94,30 @@ def _statuses(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated status codes, got {text!r}") from None
 
 
+def _assignment(text: str) -> tuple[str, object]:
+    try:
+        return dialects.parse_assignment(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _preset(text: str) -> str:
+    if text.strip().lower() not in PRESETS:
+        raise argparse.ArgumentTypeError(f"unknown dialect preset {text!r}; presets: {', '.join(PRESETS)}")
+    return text.strip().lower()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cdm-emulator",
         description="A local Huawei Cloud CDM + IAM + API gateway for demos and tests. Prints one "
         "AIRFLOW_CONN_CDM_DEFAULT=... line, then serves until SIGINT/SIGTERM.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="dialect switches (--dialect-set NAME=VALUE; rows of cdm-dialects.md; preset values):\n"
+        + dialects.describe_switches()
+        + "\n\nAt run time: GET /_emulator/dialect shows the active switches; POST /_emulator/dialect "
+        '{"preset": "sparse", "switches": {"progress": "percent"}} changes them (without a preset, on top '
+        "of the active dialect); POST /_emulator/reset goes back to the command line's dialect.",
     )
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
@@ -152,6 +175,25 @@ def build_parser() -> argparse.ArgumentParser:
         default="aksk",
         help="credentials in the printed connection (default %(default)s)",
     )
+    dialect = parser.add_argument_group("dialect (how CDM's answers are shaped; see the switch list below)")
+    dialect.add_argument(
+        "--dialect",
+        type=_preset,
+        default=None,
+        metavar="PRESET",
+        help=f"answer shapes: {', '.join(PRESETS)} (reference: the API reference's tables; observed: what "
+        "public evidence makes most likely for real CDM; sparse: every sparse or odd shape the evidence "
+        f"allows). Default: ${DIALECT_ENV_VAR} when set, else {DEFAULT_PRESET}",
+    )
+    dialect.add_argument(
+        "--dialect-set",
+        dest="dialect_switches",
+        type=_assignment,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set one dialect switch on top of the preset (repeatable)",
+    )
     faults = parser.add_argument_group("faults")
     faults.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered with a 5xx")
     faults.add_argument(
@@ -199,6 +241,11 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
         )
     except ValueError as err:
         parser.error(str(err))
+    preset_name = args.dialect or os.environ.get(DIALECT_ENV_VAR, "").strip() or DEFAULT_PRESET
+    try:
+        dialect = dialects.preset(preset_name).changed(**dict(args.dialect_switches))
+    except ValueError as err:
+        parser.error(f"{err} (--dialect, or ${DIALECT_ENV_VAR})")
     return EmulatorConfig(
         host=args.host,
         port=args.port,
@@ -222,4 +269,5 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
         seed=args.seed,
         faults=faults,
         connection_auth=args.connection_auth,
+        dialect=dialect,
     )

@@ -75,7 +75,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             error = ApiError(errors.APIG_REQUEST_ERROR, http_status=code, detail=message or HTTPStatus(code).phrase)
         request_id = uuid.uuid4().hex
-        self._send(Response.error(error, request_id), request_id, close=True)
+        self._send(self.server.app.error_response(error, request_id), request_id, close=True)
 
     def _dispatch(self) -> None:
         app = self.server.app
@@ -95,13 +95,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(handle_admin(app, request, str(self.client_address[0])), request_id)
                 return
             if found is None:
-                response: Response | None = Response.error(ApiError(errors.APIG_NO_API), request_id)
+                response: Response | None = app.error_response(ApiError(errors.APIG_NO_API), request_id)
             else:
                 response = self._answer_with_faults(request, *found)
         except Exception:  # never a traceback in an answer: it goes to the server's stderr
             traceback.print_exc(file=sys.stderr)
             error = ApiError(errors.CDM_SYSTEM_ERROR, detail="unexpected emulator error (see its stderr)")
-            response = Response.error(error, request_id)
+            response = app.error_response(error, request_id, self.command)
         app.stats.record_request(operation, response.status if response else NO_RESPONSE, client)
         if response is not None:
             self._send(response, request_id)
@@ -110,24 +110,26 @@ class _Handler(BaseHTTPRequestHandler):
         """The request body, or the 400/413 answer for one that cannot be taken (the connection then closes)."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             detail = "chunked request bodies are not supported; send Content-Length"
-            return Response.error(ApiError(errors.APIG_REQUEST_ERROR, detail=detail), request_id)
+            return self.server.app.error_response(ApiError(errors.APIG_REQUEST_ERROR, detail=detail), request_id)
         try:
             length = int(self.headers.get("Content-Length", "0"))
         except ValueError:
             length = -1
         if length < 0:
-            return Response.error(ApiError(errors.APIG_REQUEST_ERROR, detail="invalid Content-Length"), request_id)
+            return self.server.app.error_response(
+                ApiError(errors.APIG_REQUEST_ERROR, detail="invalid Content-Length"), request_id
+            )
         if length > MAX_BODY_BYTES:
             while 0 < length <= _DRAIN_LIMIT_BYTES:
                 chunk = self.rfile.read(min(length, 65536))
                 if not chunk:
                     break
                 length -= len(chunk)
-            return Response.error(ApiError(errors.APIG_ENTITY_TOO_LARGE), request_id)
+            return self.server.app.error_response(ApiError(errors.APIG_ENTITY_TOO_LARGE), request_id)
         body = self.rfile.read(length) if length else b""
         if len(body) < length:  # the client stopped sending (half-closed): never act on part of a request
             detail = f"the body ended after {len(body)} of its {length} bytes (Content-Length)"
-            return Response.error(ApiError(errors.APIG_REQUEST_ERROR, detail=detail), request_id)
+            return self.server.app.error_response(ApiError(errors.APIG_REQUEST_ERROR, detail=detail), request_id)
         return body
 
     def _answer_with_faults(self, request: Request, endpoint: Endpoint, params: Mapping[str, str]) -> Response | None:
@@ -143,7 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         if plan.error_status is not None:
             app.stats.record_fault("error")
-            return Response.error(injected_error(plan.error_status), request.request_id)
+            return app.error_response(injected_error(plan.error_status), request.request_id, request.method)
         response = app.handle(request, endpoint, params)
         if plan.reset == "after":
             app.stats.record_fault("reset_after")

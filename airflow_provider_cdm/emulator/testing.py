@@ -105,6 +105,21 @@ class EmulatorHandle:
     def clear_faults(self) -> dict[str, Any]:
         return self.set_faults()
 
+    def set_dialect(self, preset: str | None = None, **switches: object) -> dict[str, Any]:
+        """Change the answer shapes: a preset (``reference``, ``observed``, ``sparse``) and/or switches on
+        top of it (without a preset, on top of the active dialect); :meth:`reset` goes back to the command
+        line's. Returns the admin API's view (``dialect``, ``switches``, ``configured``)."""
+        body: dict[str, Any] = {"switches": switches}
+        if preset is not None:
+            body["preset"] = preset
+        result: dict[str, Any] = self._admin("POST", "dialect", body)
+        return result
+
+    def dialect(self) -> dict[str, Any]:
+        """The active dialect: ``{"dialect": label, "switches": {...}, "configured": label, "presets": [...]}``."""
+        result: dict[str, Any] = self._admin("GET", "dialect")
+        return result
+
     def revoke_tokens(self) -> int:
         return int(self._admin("POST", "tokens/revoke", {})["revoked"])
 
@@ -117,7 +132,7 @@ class EmulatorHandle:
         return result
 
     def reset(self) -> None:
-        """Back to the initial state: no jobs, runs or scripts; stats cleared; command-line faults."""
+        """Back to the initial state: no jobs, runs or scripts; stats cleared; command-line faults and dialect."""
         self._admin("POST", "reset", {})
 
     def _admin(self, method: str, path: str, body: object = None) -> Any:

@@ -103,7 +103,8 @@ def reference_cdm() -> Iterator[EmulatorThread]:
     """An emulator with the examples' project, clusters and links, so that each request is replayed as written."""
     clusters = [f"--cluster={cluster}=example-{n}" for n, cluster in enumerate((CLUSTER_ID, *RANDOM_CLUSTERS))]
     links = ["--link=css=elasticsearch-connector", "--link=dis=dis-connector", "--strict-links"]
-    with emulator_in_thread("--project-id", PROJECT_ID, *clusters, *links) as emulator:
+    # The reference's own answer shapes (emulator/dialects.py's reference): the examples are its.
+    with emulator_in_thread("--project-id", PROJECT_ID, *clusters, *links, "--dialect", "reference") as emulator:
         yield emulator
 
 

@@ -9,11 +9,19 @@ from typing import Any
 import pytest
 
 from airflow_provider_cdm.emulator.config import parse_args
+from airflow_provider_cdm.emulator.dialects import DIALECT_ENV_VAR
 from airflow_provider_cdm.emulator.errors import ApiError
 from airflow_provider_cdm.emulator.links import LinkSpec, LinkStore, link_specs
 from airflow_provider_cdm.emulator.testing import EmulatorError, emulator_in_thread
 
 from .helpers import RUNNING_1, FakeClock, SignedClient
+
+
+@pytest.fixture(autouse=True)
+def reference_dialect(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests assert the API reference's own answer shapes (emulator/dialects.py's ``reference``)."""
+    monkeypatch.setenv(DIALECT_ENV_VAR, "reference")
+
 
 PASSWORD = "db-password-0001"
 

@@ -99,7 +99,8 @@ def assert_json_error(answer: Answer, status: int | None, code: str) -> dict[str
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[EmulatorThread]:
-    with emulator_in_thread("--job-duration", "0.3") as running:
+    # The gateway's and CDM's answers as the API reference writes them (emulator/dialects.py's reference).
+    with emulator_in_thread("--job-duration", "0.3", "--dialect", "reference") as running:
         yield running
 
 

@@ -20,6 +20,7 @@ import requests
 from airflow_provider_cdm.api import signer
 from airflow_provider_cdm.emulator.admin import handle_admin, is_loopback
 from airflow_provider_cdm.emulator.app import Request
+from airflow_provider_cdm.emulator.dialects import DIALECT_ENV_VAR
 from airflow_provider_cdm.emulator.testing import EmulatorThread, emulator_in_thread, run_emulator
 
 from .helpers import RUNNING_1, FakeClock, SignedClient, job_definition
@@ -83,6 +84,13 @@ def raw_request(
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
         connection.close()
+
+
+@pytest.fixture(autouse=True)
+def reference_dialect(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests assert the API reference's own answer shapes: every emulator here speaks ``reference``
+    (emulator/dialects.py; the dialects themselves are test_dialects.py's)."""
+    monkeypatch.setenv(DIALECT_ENV_VAR, "reference")
 
 
 @pytest.fixture
