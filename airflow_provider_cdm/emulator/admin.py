@@ -21,6 +21,7 @@ from airflow_provider_cdm.emulator.runs import Script
 
 ADMIN_PREFIX = "/_emulator/"
 _SCRIPT_PATH = re.compile(r"^jobs/(?P<job_name>[^/]+)/script/?$")
+_FIRE_PATH = re.compile(r"^jobs/(?P<job_name>[^/]+)/fire/?$")
 
 
 def is_loopback(host: str) -> bool:
@@ -54,6 +55,13 @@ def _dispatch(app: EmulatorApp, request: Request) -> object:
         script = Script.from_json(parse_json_body(request.body), app.backend.default_duration_s)
         app.backend.set_script(job_name, script)
         return {"job_name": job_name, "script": script.to_json()}
+    fire_path = _FIRE_PATH.match(path)
+    if method == "POST" and fire_path:  # a scheduled job's run, now, as CDM's scheduler starts it
+        body = parse_json_body(request.body, required=False)
+        cluster_id = body.get("cluster_id") if isinstance(body, dict) else None
+        if cluster_id is None:
+            cluster_id = next((c.id for c in app.config.clusters if c.status.can_run_jobs), app.config.clusters[0].id)
+        return app.backend.fire_schedule(str(cluster_id), unquote(fire_path.group("job_name")))
     route = (method, path.rstrip("/"))
     if route == ("POST", "faults"):
         app.faults.configure(FaultSettings.from_json(parse_json_body(request.body, required=False)))

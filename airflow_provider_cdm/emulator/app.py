@@ -123,6 +123,8 @@ class EmulatorApp:
             config.clusters,
             clock=clock,
             job_duration_s=config.job_duration_s,
+            retry_delay_s=config.retry_delay_s,
+            cluster_concurrency=config.cluster_concurrency,
             links=[*(LinkSpec.declared(name, link) for name, link in config.links), *config.link_definitions],
             strict_links=config.strict_links,
             seed=config.seed,

@@ -51,6 +51,8 @@ class EmulatorConfig:
     domain: str = DEFAULT_DOMAIN
     clusters: tuple[ClusterSpec, ...] = DEFAULT_CLUSTERS
     job_duration_s: float = 2.0
+    retry_delay_s: float = 1.0  # how long after a failed run a RETRY_TRIPLE retry starts
+    cluster_concurrency: int | None = None  # runs a cluster runs at once; later ones wait PENDING
     token_ttl_s: float = IAM_TOKEN_LIFETIME_S
     quotas: bool = False
     strict_links: bool = False
@@ -142,6 +144,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--job-duration", dest="job_duration_s", type=float, default=2.0, help="seconds an unscripted run takes")
     add(
+        "--retry-delay",
+        dest="retry_delay_s",
+        type=float,
+        default=1.0,
+        help="seconds after a failed run that CDM's retry of a RETRY_TRIPLE job starts (default %(default)s)",
+    )
+    add(
+        "--cluster-concurrency",
+        type=int,
+        metavar="N",
+        help="runs each cluster runs at once; later ones wait PENDING (default: no limit)",
+    )
+    add(
         "--token-ttl",
         dest="token_ttl_s",
         type=float,
@@ -227,6 +242,8 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
     clusters = tuple(args.clusters) if args.clusters else DEFAULT_CLUSTERS
     if len({cluster.id for cluster in clusters}) != len(clusters):
         parser.error("cluster ids must be unique")
+    if args.retry_delay_s < 0 or (args.cluster_concurrency is not None and args.cluster_concurrency < 1):
+        parser.error("--retry-delay must be >= 0 and --cluster-concurrency at least 1")
     if args.job_duration_s < 0 or args.token_ttl_s <= 0:
         parser.error("--job-duration must be >= 0 and --token-ttl > 0")
     try:
@@ -261,6 +278,8 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
         domain=args.domain,
         clusters=clusters,
         job_duration_s=args.job_duration_s,
+        retry_delay_s=args.retry_delay_s,
+        cluster_concurrency=args.cluster_concurrency,
         token_ttl_s=args.token_ttl_s,
         quotas=args.quotas,
         strict_links=args.strict_links,

@@ -85,6 +85,12 @@ class EmulatorHandle:
         result: dict[str, Any] = self._admin("POST", f"jobs/{quote(job_name, safe='')}/script", body)
         return result
 
+    def fire_schedule(self, job_name: str, cluster_id: str | None = None) -> dict[str, Any]:
+        """Start a scheduled job's run now, as CDM's scheduler does (skipped while a run is active)."""
+        body = {"cluster_id": cluster_id} if cluster_id is not None else {}
+        result: dict[str, Any] = self._admin("POST", f"jobs/{quote(job_name, safe='')}/fire", body)
+        return result
+
     def define_link(self, name: str, connector: str, **config: str | int | bool) -> dict[str, Any]:
         """Create or replace a link in every cluster; ``config`` keys without their ``linkConfig.`` prefix::
 

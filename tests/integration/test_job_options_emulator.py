@@ -17,7 +17,7 @@ from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_cdm.client import follow
 from airflow_provider_cdm.client.exceptions import CdmJobNotFoundError
-from airflow_provider_cdm.emulator.testing import EmulatorProcess
+from airflow_provider_cdm.emulator.testing import EmulatorProcess, run_emulator
 from airflow_provider_cdm.hooks.cdm import CdmHook
 from airflow_provider_cdm.operators.cdm import CdmCreateAndStartJobOperator, CdmJobFailedError, CdmStartJobOperator
 from airflow_provider_cdm.sensors.cdm import CdmJobStatusSensor
@@ -30,6 +30,13 @@ pytestmark = pytest.mark.integration
 JOB = "orders_once"
 FAST = 0.05
 DISPOSAL = "schedulerConfig.disposableType"
+# A daily schedule whose first run is far off: the tests fire its runs (as CDM's scheduler would).
+SCHEDULED = {
+    "schedulerConfig.isSchedulerJob": "true",
+    "schedulerConfig.cycleType": "day",
+    "schedulerConfig.cycle": "1",
+    "schedulerConfig.startDate": "2099-01-01 00:00:00",
+}
 RETRY = "retryJobConfig.retryJobType"
 
 
@@ -175,3 +182,51 @@ def test_a_sensor_bound_to_an_old_run_finds_it_beyond_the_first_history_page(
     value = sensor.execute(task_context())
     assert (value["submission_id"], value["status"]) == (first_id, "SUCCEEDED")
     assert len(runs(emulator)) == 13
+
+
+# --- runs CDM queues, and runs CDM starts itself -------------------------------------------------------
+
+
+def test_a_run_queued_past_the_clusters_concurrency_is_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PENDING (cdm-dialects.md row 13): under way, not idle; the task waits through the queue."""
+    with run_emulator("--cluster-concurrency", "1", "--job-duration", "0.8") as busy:
+        monkeypatch.setenv("AIRFLOW_CONN_CDM_DEFAULT", busy.connection_json)
+        hook = CdmHook()
+        try:
+            for name in ("first", "second"):
+                hook.create_job(job_definition(name))
+            hook.start_job("first")
+            result = start(job_name="second", timeout=30).execute(task_context())
+            assert result["status"] == "SUCCEEDED"
+            queued = [event for event in busy.state()["events"] if event["event"] == "queued"]
+            assert [event["job_name"] for event in queued] == ["second"]  # it read PENDING, then ran
+        finally:
+            hook.close()
+
+
+
+def test_a_run_cdm_started_on_its_schedule_is_what_a_sensor_reports(emulator: EmulatorProcess, hook: CdmHook) -> None:
+    job = with_driver_inputs(
+        job_definition(JOB),
+        **SCHEDULED,
+    )
+    hook.create_job(job)
+    emulator.script_job(JOB, "SUCCEEDED", duration_s=0.3)
+    fired = emulator.fire_schedule(JOB)
+    assert fired["fired"] is True
+    value = CdmJobStatusSensor(task_id="wait", job_name=JOB, poke_interval=FAST, timeout=10).execute(task_context())
+    assert value["status"] == "SUCCEEDED"
+    assert runs(emulator)[-1]["auto"] is True  # CDM's scheduler started it, not a start call
+
+
+def test_a_start_that_meets_a_scheduled_run_under_way_attaches_to_it(emulator: EmulatorProcess, hook: CdmHook) -> None:
+    job = with_driver_inputs(
+        job_definition(JOB),
+        **SCHEDULED,
+    )
+    hook.create_job(job)
+    emulator.script_job(JOB, "SUCCEEDED", duration_s=0.6)
+    emulator.fire_schedule(JOB)
+    result = start(if_running="wait", timeout=30).execute(task_context())
+    assert result["status"] == "SUCCEEDED"
+    assert len(runs(emulator)) == 1  # no second run: the task waited for CDM's own
