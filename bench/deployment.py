@@ -81,6 +81,7 @@ def report(results: list[tuple[str, DeploymentResult]]) -> str:
                 fmt(len(result.never_started())),
                 fmt(len(result.left_running())),
                 fmt(result.triggers_left),
+                f"{len(result.loop_blocks)} ({len(result.provider_loop_blocks())})",
                 f"{result.dag_run_state} ({result.expected_dag_run_state} expected)",
                 fmt(result.timings_s.get("dag run")),
             ]
@@ -108,6 +109,7 @@ def report(results: list[tuple[str, DeploymentResult]]) -> str:
                     "jobs never started",
                     "jobs left running",
                     "triggers left",
+                    "triggerer loop warnings (the provider's)",
                     "DAG run",
                     "DAG run s",
                 ],
@@ -156,6 +158,9 @@ def main(argv: list[str] | None = None) -> None:
         progress(f"{title}: {result.summary()}")
         results.append((title, result))
     print(report(results))
+    for title, result in results:  # what held the triggerers' loops (tests/deployment/loop_watch.py)
+        for block in result.loop_blocks:
+            print(f"- {title}: {block.summary()}")
     print(f"\n_Deployment scenarios took {time.monotonic() - began:.0f} s in all (set-up included)._\n", flush=True)
 
 

@@ -721,7 +721,8 @@ def _freeze_long_lived_objects() -> None:
     if not _FROZEN:
         _FROZEN = True
         gc.freeze()
-        log.debug("Froze %d long-lived objects out of the cyclic garbage collector", gc.get_freeze_count())
+        if log.isEnabledFor(logging.DEBUG):  # counting walks every frozen object: 0.04-0.05 s of CPU on the loop
+            log.debug("Froze %d long-lived objects out of the cyclic garbage collector", gc.get_freeze_count())
 
 
 def common_prefix(names: Iterable[str]) -> str:

@@ -66,7 +66,19 @@ _SCHEDULER_RACE = re.compile(
 )
 # What Airflow's triggerer logs when its event loop did not run for a while (a trigger blocked it, or the
 # machine did not give the process the CPU).
-_LOOP_BLOCKED = re.compile(r"async thread was blocked for (?P<seconds>[0-9.]+) seconds")
+_LOOP_BLOCKED = re.compile(
+    r"^(?P<at>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)Z?\s"
+    r".*?async thread was blocked for (?P<seconds>[0-9.]+) seconds",
+    re.MULTILINE,
+)
+# Triggerers run under loop_watch.py, which records every callback that held their loop (see attribute_loop_blocks).
+LOOP_WATCH = Path(__file__).with_name("loop_watch.py")
+WATCHDOG_SLEEP_S = 0.1  # Airflow's watchdog sleeps this long and warns when it got back 0.2 s or more later
+# A warning is the provider's when its code ran on the loop for this much CPU time within the block: on this
+# loaded 2-core machine a step takes 3-5 times its CPU time (measured: 0.085 s of CPU took 0.34 s), so 30 ms
+# sets the warning off. Importing the provider's client modules on the loop cost 0.05-0.14 s of CPU, the
+# poller's count of frozen objects 0.04-0.05 s; one loop iteration of its watching, under 30 ms.
+PROVIDER_BLOCK_S = 0.03
 # A task's log per attempt, and beside it the log of each trigger that watched it (attempt=1.log.trigger.4.log).
 _LOG_PATH = re.compile(
     r"task_id=(?P<task>[^/]+)(?:/map_index=(?P<index>-?\d+))?/attempt=\d+\.log(?:\.trigger\.\d+\.log)?$"
@@ -200,6 +212,9 @@ class DeploymentResult:
     scheduler_races: list[TaskKey] = field(default_factory=list)  # failed by Airflow (see _SCHEDULER_RACE)
     # Airflow's "Triggerer's async thread was blocked for N seconds" warnings: (triggerer log, N)
     loop_blocked: list[tuple[str, float]] = field(default_factory=list)
+    # each of them attributed from loop_watch.py's records (LoopBlock.cause)
+    loop_blocks: list[LoopBlock] = field(default_factory=list)
+    loop_watched: list[str] = field(default_factory=list)  # the triggerers loop_watch.py watched
 
     @property
     def expected_dag_run_state(self) -> str:
@@ -256,6 +271,10 @@ class DeploymentResult:
             name for name, runs in self.runs().items() if any(run["status"] in ACTIVE_RUN_STATUSES for run in runs)
         )
 
+    def provider_loop_blocks(self) -> list[LoopBlock]:
+        """The warnings the provider's code caused: it ran PROVIDER_BLOCK_S of CPU time or more in the block."""
+        return [block for block in self.loop_blocks if block.cause == "provider"]
+
     def calls_by_client(self) -> dict[str, tuple[int, int]]:
         """(requests, 429 answers) per client: ``sync`` (workers), ``async`` (triggerers), ``other``."""
         clients: dict[str, dict[str, int]] = self.stats.get("clients", {})
@@ -287,10 +306,160 @@ class DeploymentResult:
             f"duplicate starts {len(self.duplicate_starts())}, never started {len(self.never_started())}, "
             f"left running {len(self.left_running())}, triggers left {self.triggers_left}; "
             f"failed by Airflow's scheduler race {self.scheduler_races}; "
-            f"triggerer loop blocked {self.loop_blocked}; triggerer killed: {self.triggerer_killed} "
+            f"triggerer loop blocked {self.loop_blocked} ({'; '.join(b.summary() for b in self.loop_blocks)}); "
+            f"triggerer killed: {self.triggerer_killed} "
             f"({self.triggers_assigned_at_kill} triggers assigned then); "
             f"processes killed after their leader stopped {len(self.leftover_processes)}; timings {self.timings_s}"
         )
+
+
+# --- the triggerers' loops ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoopBlock:
+    """One "async thread was blocked" warning of a triggerer, attributed from loop_watch.py's records.
+
+    The records are loop_watch.py's: the loop iterations whose callbacks (task steps, timers, I/O
+    callbacks) ran 50 ms or more and ended within the block. ``provider_s`` is the CPU time of this
+    provider's code in them: their CPU time without garbage collections, times the share of their stack
+    samples with a frame in ``airflow_provider_cdm``. The rest: ``airflow_cpu_s`` (CPU in other code:
+    Airflow's, the standard library's), ``gc_s`` (garbage collections), ``cpu_wait_s`` (runnable, no CPU
+    given: the run-queue waits in those iterations, plus the part of the block no recorded iteration
+    covers, where the idle loop woke late), ``blocked_call_s`` (off a CPU and not in the run queue: a
+    blocking call, a wait for the GIL, or a run-queue wait before the sampler's first look). Time off a
+    CPU inside the provider's frames is in ``blocked_call_s`` too, and not counted against the provider:
+    it cannot be told from a wait for the GIL or a write of Airflow's log handler, and the provider
+    makes no blocking call on the loop by design (its I/O is httpx's, asynchronous).
+    """
+
+    triggerer: str
+    at: str
+    seconds: float
+    provider_s: float
+    airflow_cpu_s: float
+    gc_s: float
+    cpu_wait_s: float
+    blocked_call_s: float
+    callbacks: tuple[str, ...]  # the bursts of callbacks that ran in the block (the longest callback of each)
+    frames: tuple[str, ...]  # their most frequent frames: provider's first, then the innermost
+
+    @property
+    def cause(self) -> str:
+        if self.provider_s >= PROVIDER_BLOCK_S:
+            return "provider"
+        parts = {
+            "Airflow's code": self.airflow_cpu_s,
+            "garbage collection": self.gc_s,
+            "waiting for a CPU": self.cpu_wait_s,
+            "a blocking call": self.blocked_call_s,
+        }
+        return max(parts, key=lambda name: parts[name])
+
+    def summary(self) -> str:
+        return (
+            f"{self.triggerer} {self.at} {self.seconds:.2f} s: {self.cause} "
+            f"(provider's code CPU {self.provider_s:.3f} s, "
+            f"Airflow's code CPU {self.airflow_cpu_s:.3f} s, gc {self.gc_s:.3f} s, waiting for a CPU "
+            f"{self.cpu_wait_s:.3f} s, blocking calls {self.blocked_call_s:.3f} s; "
+            f"{', '.join(self.callbacks) or 'no burst of callbacks of 50 ms or more'}; frames {list(self.frames)})"
+        )
+
+
+def _callback_name(record: Mapping[str, Any]) -> str:
+    """A burst of callbacks: how long, its CPU, how many callbacks, and the longest of them."""
+    callback = record.get("callback", {})
+    slowest = f"{callback['task']} ({callback.get('coro')})" if "task" in callback else str(callback.get("handle"))[:80]
+    return (
+        f"{record.get('callbacks', 1)} callback(s) {record['wall_s']:.3f} s, CPU {record['cpu_s']:.3f} s, "
+        f"the longest {record.get('slowest_s', record['wall_s']):.3f} s: {slowest}"
+    )
+
+
+def attribute_loop_blocks(
+    warnings: list[tuple[str, datetime, float]], records: Mapping[str, list[Mapping[str, Any]]]
+) -> list[LoopBlock]:
+    """Each warning ``(triggerer, logged at (UTC), seconds)`` with the loop_watch.py records of that
+    triggerer's callbacks that ended within it (from ``seconds`` before the warning to the warning)."""
+    blocks = []
+    for triggerer, logged, seconds in warnings:
+        end = logged.timestamp()
+        inside = [
+            record
+            for record in records.get(triggerer, [])
+            if "end" in record and end - seconds - 0.05 <= record["end"] <= end + 0.05
+        ]
+        provider = airflow_cpu = gc_s = runqueue = blocked_call = wall = 0.0
+        provider_frames: Counter[str] = Counter()
+        innermost: Counter[str] = Counter()
+        for record in inside:
+            if record["samples"]:
+                share = record["provider_samples"] / record["samples"]
+            else:
+                share = 1.0 if "airflow_provider_cdm" in str(record["callback"].get("file")) else 0.0
+            code_cpu = max(0.0, record["cpu_s"] - record["gc_s"])
+            waited = record.get("runqueue_s") or 0.0  # None: the sampler did not look (a short callback)
+            provider += code_cpu * share
+            airflow_cpu += code_cpu * (1 - share)
+            gc_s += record["gc_s"]
+            runqueue += waited
+            blocked_call += max(0.0, record["wall_s"] - record["cpu_s"] - waited)
+            wall += record["wall_s"]
+            provider_frames.update(dict(record["provider_frames"]))
+            innermost.update(dict(record["innermost"]))
+        frames = [frame for frame, _ in provider_frames.most_common(3) + innermost.most_common(3)]
+        outside = max(0.0, seconds - WATCHDOG_SLEEP_S - wall)
+        blocks.append(
+            LoopBlock(
+                triggerer=triggerer,
+                at=logged.isoformat(timespec="milliseconds"),
+                seconds=seconds,
+                provider_s=round(provider, 3),
+                airflow_cpu_s=round(airflow_cpu, 3),
+                gc_s=round(gc_s, 3),
+                cpu_wait_s=round(runqueue + outside, 3),
+                blocked_call_s=round(blocked_call, 3),
+                callbacks=tuple(_callback_name(record) for record in inside),
+                frames=tuple(_short_frame(frame) for frame in frames),
+            )
+        )
+    return blocks
+
+
+def _short_frame(frame: str) -> str:
+    path, _, rest = frame.partition(":")
+    for marker in ("site-packages/", "/work/main/", "lib/python3"):
+        if marker in path:
+            path = path.rpartition(marker)[2]
+            break
+    return f"{path}:{rest}"
+
+
+def read_loop_watch(directory: Path, leaders: Mapping[int, str]) -> dict[str, list[dict[str, Any]]]:
+    """loop_watch.py's records per triggerer (by the PID of the triggerer process the harness started)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(directory.glob("loop-watch-*-*.jsonl")):
+        parent = int(path.stem.split("-")[2])
+        if parent in leaders:
+            lines = path.read_text(errors="replace").splitlines()
+            found.setdefault(leaders[parent], []).extend(json.loads(line) for line in lines if line.strip())
+    return found
+
+
+def loop_watched(records: Mapping[str, list[Mapping[str, Any]]]) -> list[str]:
+    """The triggerers whose loop loop_watch.py watched (it wrote its first line in their trigger runner)."""
+    return sorted(name for name, lines in records.items() if any("watching" in line for line in lines))
+
+
+def read_loop_warnings(log_dir: Path) -> list[tuple[str, datetime, float]]:
+    """Airflow's "async thread was blocked" warnings of every triggerer log: (triggerer, when, seconds)."""
+    from datetime import timezone
+
+    return [
+        (log.stem, datetime.fromisoformat(found["at"]).replace(tzinfo=timezone.utc), float(found["seconds"]))
+        for log in sorted(log_dir.glob("triggerer*.log"))
+        for found in _LOOP_BLOCKED.finditer(log.read_text(errors="replace"))
+    ]
 
 
 # --- processes ----------------------------------------------------------------------------------------
@@ -609,6 +778,11 @@ def run_deployment(spec: DeploymentSpec, *, keep_dir: bool = False) -> Deploymen
             _script_jobs(emulator, jobs)
             _write_dag(dags, spec, jobs)
             airflow = [sys.executable, "-m", "airflow"]
+            watched_triggerer = [sys.executable, str(LOOP_WATCH), "triggerer"]
+            loop_watch_dir = workdir / "loop-watch"
+            loop_watch_dir.mkdir()
+            triggerer_env = {**env, "CDM_LOOP_WATCH_DIR": str(loop_watch_dir)}
+            leaders: dict[int, str] = {}
             api = processes.start(
                 "api-server", [*airflow, "api-server", "--host", "127.0.0.1", "--port", str(api_port), "-w", "1"], env
             )
@@ -618,8 +792,9 @@ def run_deployment(spec: DeploymentSpec, *, keep_dir: bool = False) -> Deploymen
                 "dag-processor": processes.start("dag-processor", [*airflow, "dag-processor"], env),
             }
             triggerers = [
-                processes.start(f"triggerer-{i}", [*airflow, "triggerer"], env) for i in range(spec.triggerers)
+                processes.start(f"triggerer-{i}", watched_triggerer, triggerer_env) for i in range(spec.triggerers)
             ]
+            leaders.update({process.pid: f"triggerer-{i}" for i, process in enumerate(triggerers)})
             db = AirflowDb(db_url)
             stack.callback(db.close)
             _wait("healthy api-server", lambda: _api_healthy(f"http://127.0.0.1:{api_port}"), processes, services)
@@ -651,7 +826,8 @@ def run_deployment(spec: DeploymentSpec, *, keep_dir: bool = False) -> Deploymen
                         assigned_at_kill = int(assigned)
                         killed = True
                         timings["triggerer killed"] = time.monotonic() - triggered
-                        triggerers[0] = processes.start("triggerer-replacement", [*airflow, "triggerer"], env)
+                        triggerers[0] = processes.start("triggerer-replacement", watched_triggerer, triggerer_env)
+                        leaders[triggerers[0].pid] = "triggerer-replacement"
                 time.sleep(1.0)
             timings["dag run"] = time.monotonic() - triggered
             rows = db.rows(
@@ -663,6 +839,10 @@ def run_deployment(spec: DeploymentSpec, *, keep_dir: bool = False) -> Deploymen
             emulator_state = emulator.state()
             stats = emulator.stats()
             logs = read_task_logs(home / "logs")
+        # after stop_all: the triggerers are gone and their records complete
+        warnings = read_loop_warnings(processes.log_dir)
+        watch_records = read_loop_watch(loop_watch_dir, leaders)
+        loop_blocks = attribute_loop_blocks(warnings, watch_records)
         result = DeploymentResult(
             spec=spec,
             jobs=jobs,
@@ -679,11 +859,9 @@ def run_deployment(spec: DeploymentSpec, *, keep_dir: bool = False) -> Deploymen
             triggers_assigned_at_kill=assigned_at_kill,
             leftover_processes=processes.leftovers,
             surviving_processes=processes.survivors,
-            loop_blocked=[
-                (log.stem, float(found["seconds"]))
-                for log in sorted(processes.log_dir.glob("triggerer*.log"))
-                for found in _LOOP_BLOCKED.finditer(log.read_text(errors="replace"))
-            ],
+            loop_blocked=[(name, seconds) for name, _, seconds in warnings],
+            loop_blocks=loop_blocks,
+            loop_watched=loop_watched(watch_records),
             scheduler_races=sorted(
                 {
                     (race["task"], int(race["index"] or -1))

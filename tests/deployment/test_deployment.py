@@ -9,7 +9,6 @@ is gone.
 from __future__ import annotations
 
 import os
-from collections import Counter
 
 import pytest
 
@@ -64,17 +63,20 @@ def test_no_trigger_left_and_the_triggerer_was_killed_mid_run(deployment: Deploy
         assert deployment.triggers_assigned_at_kill > 0, deployment.summary()
 
 
-def test_the_triggerers_event_loop_was_not_blocked_while_watching(deployment: DeploymentResult) -> None:
-    """Airflow warns when a triggerer's loop did not get back within 0.2 s of a 0.1 s sleep.
+def test_the_provider_never_held_a_triggerers_event_loop(deployment: DeploymentResult) -> None:
+    """Airflow warns when a triggerer's loop did not get back within 0.2 s of a 0.1 s sleep; it names no culprit.
 
-    Each triggerer may warn once, at its first trigger: Airflow imports the trigger's module on its
-    loop (about 60 ms of the provider's modules on an idle machine, two to three times that on these
-    loaded 2 cores). Any other warning, or a longer block, fails: the watching itself must never hold
-    the loop (list pages are handed out in steps, the poller's modules load in a thread).
+    The harness runs the triggerers under loop_watch.py, which times every callback of their loops and
+    samples the loop thread's stack while one runs long, and attributes each warning
+    (``harness.attribute_loop_blocks``): to the provider when its code ran 30 ms of CPU time or more
+    in the block (``PROVIDER_BLOCK_S``; garbage collections not counted), else to what took the most
+    of it: Airflow's code, garbage collection, waiting for a CPU (this loaded 2-core machine), a
+    blocking call. None may be the provider's; the others are printed.
     """
-    per_triggerer = Counter(name for name, _ in deployment.loop_blocked)
-    assert all(count <= 1 for count in per_triggerer.values()), deployment.summary()
-    assert all(seconds < 0.5 for _, seconds in deployment.loop_blocked), deployment.summary()
+    assert {name for name, _ in deployment.loop_blocked} <= set(deployment.loop_watched), deployment.summary()
+    assert deployment.provider_loop_blocks() == [], deployment.summary()
+    for block in deployment.loop_blocks:
+        print(f"[deployment] loop blocked: {block.summary()}")
 
 
 def test_every_process_started_is_gone(deployment: DeploymentResult) -> None:
