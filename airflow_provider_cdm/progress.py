@@ -79,8 +79,10 @@ def size(byte_count: int) -> str:
 
 
 def duration(seconds: float) -> str:
-    """``12 s``, ``3 min 12 s``, ``2 h 5 min``."""
-    whole = max(0, round(seconds))
+    """``0.4 s``, ``12 s``, ``3 min 12 s``, ``2 h 5 min``."""
+    if seconds < 10:
+        return f"{max(0.0, seconds):.1f} s"
+    whole = round(seconds)
     if whole < 60:
         return f"{whole} s"
     minutes, secs = divmod(whole, 60)

@@ -37,7 +37,8 @@ class CdmApiError(AirflowException):
     """CDM, IAM or the API gateway refused a request, or no readable answer came back.
 
     ``http_status`` is None when no HTTP answer arrived (connection error, timeout); ``code`` is None
-    when the answer carried no error code.
+    when the answer carried no error code. ``code`` is the documented spelling of a known code
+    (``Cdm.0100`` for ``Cdm.00100``, ``APIG.0301`` for ``APIGW.0301``); ``sent_code`` is as CDM sent it.
     """
 
     def __init__(
@@ -51,12 +52,15 @@ class CdmApiError(AirflowException):
         request_id: str | None = None,
         kind: ErrorKind | None = None,
         validation: Sequence[str] = (),
+        sent_code: str | None = None,
     ) -> None:
         self.message = message
         self.http_status = http_status
         self.method = method
         self.path = path
-        self.code = code
+        known = known_error(code)
+        self.sent_code = sent_code or code
+        self.code = known.code if known is not None else code
         self.request_id = request_id
         self.kind = kind if kind is not None else kind_of(code, http_status)
         self.validation = list(validation)
@@ -70,7 +74,8 @@ class CdmApiError(AirflowException):
         return self.http_status is None or self.kind in (ErrorKind.SERVER, ErrorKind.THROTTLED)
 
     def __str__(self) -> str:
-        head = f"{self.code}: {self.message}" if self.code else self.message
+        code = self.code if self.sent_code in (None, self.code) else f"{self.code} (sent as {self.sent_code})"
+        head = f"{code}: {self.message}" if code else self.message
         context = [f"HTTP {self.http_status}"] if self.http_status is not None else []
         if self.method or self.path:
             context.append(f"{self.method} {self.path}".strip())

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from airflow_provider_cdm.api.job_options import Disposal, JobOptions
 from airflow_provider_cdm.api.statuses import JobStatus
 from airflow_provider_cdm.client.models import Submission
-from airflow_provider_cdm.client.runs import RunRef, StatusRules, Verdict
+from airflow_provider_cdm.client.runs import NEVER_EXECUTED_GRACE_S, RunRef, StatusRules, Verdict
 
 # How long after a run failed a wait on a RETRY_TRIPLE job looks for CDM's retry before the failure stands.
 RETRY_GRACE_S = 120.0
@@ -53,6 +53,7 @@ class RunFollower:
         self.last: Submission | None = None  # the latest answer about the watched run itself
         self._clock = clock
         self._failure_seen_at: float | None = None
+        self._empty_since: float | None = None  # when this wait first got no run at all
 
     def needs_options(self, submission: Submission | None) -> bool:
         """Whether the job's options must be read now, while the job is still there: they are unknown,
@@ -72,6 +73,15 @@ class RunFollower:
     def on_answer(self, submission: Submission | None) -> Decision:
         """The decision on the latest status answer (or our run as the run history shows it)."""
         verdict = self.rules.judge(submission, self.run, now_s=self._clock())
+        if submission is None and self._no_run_for_too_long():
+            verdict = Verdict.FAILED
+        if verdict is Verdict.FAILED and (submission is None or submission.status is JobStatus.NEVER_EXECUTED):
+            return Decision(
+                verdict,
+                submission,
+                f"CDM reports no run of job {self.run.job_name!r} {NEVER_EXECUTED_GRACE_S:g} s after the task "
+                "started it: CDM lost or refused the start",
+            )
         if submission is None or verdict is Verdict.SUPERSEDED:
             return Decision(verdict, submission)
         if self.run.relation(submission) == 0 and submission.status is not JobStatus.NEVER_EXECUTED:
@@ -137,6 +147,15 @@ class RunFollower:
                 "(disposableType DELETE), before the run's outcome could be read",
             )
         return None
+
+    def _no_run_for_too_long(self) -> bool:
+        """An empty answer about a run this task started, for longer than the grace since this wait began
+        (on this machine's clock: an empty answer carries no date of CDM's)."""
+        if self.run.not_before_ms is None:
+            return False  # a watched job: its first run may come any time
+        if self._empty_since is None:
+            self._empty_since = self._clock()
+        return self._clock() - self._empty_since >= NEVER_EXECUTED_GRACE_S
 
     def _cdm_retries(self, submission: Submission) -> bool:
         options = self.run.options

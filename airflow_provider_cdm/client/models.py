@@ -101,6 +101,14 @@ def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+def _progress(value: object, status: JobStatus | None) -> float | None:
+    """Progress as CDM reports it, except that a succeeded run is complete: 100, whatever it says
+    (Sqoop 2 reports -1 whenever a run is not running, success included: cdm-dialects.md row 14)."""
+    if status is JobStatus.SUCCEEDED:
+        return 100.0
+    return _number(value)
+
+
 def _flag(value: object) -> bool:
     """A boolean as CDM may send it: true/false or their strings."""
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
@@ -160,7 +168,7 @@ class Submission:
             submission_id=_int(item.get("submission-id")),
             status=JobStatus.parse(item.get("status")),
             status_text=_text(item.get("status")),
-            progress=_number(item.get("progress")),
+            progress=_progress(item.get("progress"), JobStatus.parse(item.get("status"))),
             creation_date=epoch_ms_to_datetime(item.get("creation-date")),
             execute_date=epoch_ms_to_datetime(item.get("execute-date")),
             last_update_date=epoch_ms_to_datetime(item.get("last-update-date")),

@@ -193,7 +193,7 @@ class StatusRules:
         carries no creation date of its own.
         """
         if submission is None:
-            return Verdict.WAITING
+            return Verdict.WAITING  # no run known yet (a waiter bounds it: ``client.follow``)
         status = submission.status
         if status is JobStatus.NEVER_EXECUTED:  # no run of the job at all: dated now, it relates to none
             if status in self.success:
@@ -213,7 +213,8 @@ class StatusRules:
 
     @staticmethod
     def _no_run_yet(submission: Submission, run: RunRef | None, now_s: float | None) -> Verdict:
-        """NEVER_EXECUTED: waiting, except for a run this task started more than the grace ago."""
+        """NEVER_EXECUTED: waiting, except for a run this task started more than the grace ago (CDM
+        lost or refused the start); the answer's own date (CDM's clock) says how long ago."""
         if run is None or run.not_before_ms is None:
             return Verdict.WAITING  # a watched job: its first run has not come yet
         if submission.creation_date is not None:

@@ -507,6 +507,8 @@ class WaitingOperator(BaseOperator):
         started, started_at = time.monotonic(), time.time()  # the task's own timeout counts from here
         console.no_link_yet(self)  # until CDM knows the run: a task that fails before has no link
         run, submission = self.begin(context)
+        if run.submission_id is None and submission is not None:
+            run, submission = self.learn_run_id(run, submission)
         self.run_ref = run
         context["ti"].xcom_push(key=SUBMISSION_ID_KEY, value=run.submission_id)
         context["ti"].xcom_push(key=RUN_KEY, value=run.to_json())
@@ -553,6 +555,19 @@ class WaitingOperator(BaseOperator):
         if succeeded is None:
             raise self.give_up(self.run_ref, time.monotonic() - started)
         return self.succeeded(self.run_ref, succeeded.to_json())
+
+    def learn_run_id(self, run: RunRef, submission: Submission) -> tuple[RunRef, Submission]:
+        """A start answer without a submission id (sparse: cdm-dialects.md row 12): one status read, and
+        the run it pins as ours by CDM's own creation date lends its id (the ``submission_id`` XCom)."""
+        try:
+            latest = self.hook.get_job_status(run.job_name, run.cluster_id)
+        except CdmApiError as err:
+            if not err.transient:
+                raise
+            return run, submission  # the wait learns it later
+        if latest is None or latest.submission_id is None or run.pinned_relation(latest) != 0:
+            return run, submission
+        return dataclasses.replace(run, submission_id=latest.submission_id), latest
 
     def execute_complete(
         self,

@@ -204,7 +204,6 @@ def test_a_run_queued_past_the_clusters_concurrency_is_waited_for(monkeypatch: p
             hook.close()
 
 
-
 def test_a_run_cdm_started_on_its_schedule_is_what_a_sensor_reports(emulator: EmulatorProcess, hook: CdmHook) -> None:
     job = with_driver_inputs(
         job_definition(JOB),

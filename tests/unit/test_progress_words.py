@@ -31,4 +31,5 @@ def test_the_final_line_has_volumes_duration_and_throughput() -> None:
 
 def test_units() -> None:
     assert [size(576), size(2_100_000), size(3_400_000_000)] == ["576 B", "2.1 MB", "3.4 GB"]
-    assert [duration(12), duration(192), duration(7500), duration(3600)] == ["12 s", "3 min 12 s", "2 h 5 min", "1 h"]
+    assert [duration(0.42), duration(12), duration(192), duration(7500)] == ["0.4 s", "12 s", "3 min 12 s", "2 h 5 min"]
+    assert duration(3600) == "1 h"

@@ -54,7 +54,15 @@ def test_a_gateway_body_with_error_code_and_error_msg() -> None:
     """Row 9 (the Python SDK's ``error_code``/``error_msg``) and row 11 (APIGW.0301 for a bad token)."""
     found = error(401, {"error_code": "APIGW.0301", "error_msg": "decrypt token fail"})
     assert type(found) is CdmAuthError
-    assert (found.code, found.message, found.kind) == ("APIGW.0301", "decrypt token fail", ErrorKind.AUTH)
+    assert (found.code, found.message, found.kind) == ("APIG.0301", "decrypt token fail", ErrorKind.AUTH)
+    assert found.sent_code == "APIGW.0301"  # the documented spelling in code, CDM's own in sent_code and the text
+    assert str(found).startswith("APIG.0301 (sent as APIGW.0301): decrypt token fail")
+
+
+def test_a_zero_padded_code_is_the_documented_one() -> None:
+    """Row 9: ``Cdm.00100`` (an extra zero) is Cdm.0100, job not found."""
+    found = error(400, {"errCode": "Cdm.00100", "externalMessage": "Job[x] does not exist."})
+    assert (type(found).__name__, found.code, found.sent_code) == ("CdmJobNotFoundError", "Cdm.0100", "Cdm.00100")
 
 
 def test_the_misspelt_message_key_is_read() -> None:
@@ -352,11 +360,15 @@ def test_history_runs_with_string_dates() -> None:
 
 @pytest.mark.parametrize(("value", "expected"), [(42, 42.0), ("42", 42.0), (0.42, 0.42), (-1, -1.0), ("-1", -1.0)])
 def test_progress_is_kept_as_reported(value: object, expected: float) -> None:
-    """Row 14: integers in examples, a 0-1 fraction under Sqoop 2, -1 when not running (even after a
-    success): kept as CDM reports it, and never what decides an outcome."""
-    run = Submission.from_api(submission(1, "SUCCEEDED", progress=value))
-    assert run.progress == expected
-    assert run.is_success and run.to_json()["progress"] == expected
+    """Row 14: integers in examples, a 0-1 fraction under Sqoop 2, -1 when not running: kept as CDM
+    reports it, and never what decides an outcome. A succeeded run is complete: 100, whatever CDM says
+    (Sqoop 2 says -1 after a success)."""
+    running = Submission.from_api(submission(1, "RUNNING", progress=value))
+    assert running.progress == expected and running.to_json()["progress"] == expected
+    failed = Submission.from_api(submission(1, "FAILED", progress=value))
+    assert failed.progress == expected and failed.is_failure
+    succeeded = Submission.from_api(submission(1, "SUCCEEDED", progress=value))
+    assert succeeded.is_success and succeeded.progress == 100.0
 
 
 @pytest.mark.parametrize("value", [None, "", "half", True, float("nan"), "inf"])

@@ -246,6 +246,6 @@ def test_a_job_objects_last_run_reads_as_a_submission_without_an_id() -> None:
     assert run.creation_date == datetime.fromtimestamp(1_790_000_000.123, tz=timezone.utc)
     assert run.execute_date == datetime.fromtimestamp(1_790_000_000.5, tz=timezone.utc)
     assert dict(run.counters) == {"ROWS_READ": 10, "ROWS_WRITTEN": 9, "BYTES_WRITTEN": 900}
-    assert run.rows_written == 9 and run.progress is None and run.error_summary is None
+    assert run.rows_written == 9 and run.progress == 100.0 and run.error_summary is None  # a success is complete
     assert Job.from_api({**entry, "execute_create_date": None}).last_run() is None  # cannot be pinned
     assert Job.from_api({**job_definition("orders"), "status": "NEW"}).last_run() is None  # never ran
