@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import signal
 import sys
 import threading
@@ -12,6 +14,20 @@ from types import FrameType
 from airflow_provider_cdm.emulator.app import CONNECTION_ENV_VAR
 from airflow_provider_cdm.emulator.config import parse_args
 from airflow_provider_cdm.emulator.server import EmulatorServer, serve_in_thread
+
+
+def connection_line(connection: dict[str, object]) -> str:
+    """``AIRFLOW_CONN_CDM_DEFAULT='{...}'``: the connection as compact JSON, quoted for a POSIX shell, so
+    the line works pasted after ``export`` and sourced from a file (the quotes are the shell's, the
+    value is the JSON)."""
+    return f"{CONNECTION_ENV_VAR}={shlex.quote(json.dumps(connection, separators=(',', ':')))}"
+
+
+def write_env_file(path: str, line: str) -> None:
+    """The line in a file of its own (mode 0600: it holds the emulator's secret key), for ``set -a; . FILE``."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(line + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,7 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     thread = serve_in_thread(server)
-    print(f"{CONNECTION_ENV_VAR}={json.dumps(server.connection())}", flush=True)
+    line = connection_line(server.connection())
+    if config.env_file:
+        write_env_file(config.env_file, line)
+    print(line, flush=True)
     print(
         f"cdm-emulator: serving CDM, IAM and the /_emulator/ admin API on {server.url} "
         f"(dialect {config.dialect.label})",

@@ -61,6 +61,7 @@ class EmulatorConfig:
     seed: int | None = None
     faults: FaultSettings = field(default_factory=FaultSettings)
     connection_auth: str = "aksk"  # which credentials the printed connection carries
+    env_file: str | None = None  # where the printed line is written too
     dialect: Dialect = PRESETS[DEFAULT_PRESET]  # how answers are shaped (dialects.py); reset returns to it
 
 
@@ -209,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="set one dialect switch on top of the preset (repeatable)",
     )
+    add(
+        "--env-file",
+        metavar="PATH",
+        help="also write the AIRFLOW_CONN_CDM_DEFAULT=... line to PATH (mode 0600), for `set -a; . PATH`",
+    )
     faults = parser.add_argument_group("faults")
     faults.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered with a 5xx")
     faults.add_argument(
@@ -288,5 +294,6 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
         seed=args.seed,
         faults=faults,
         connection_auth=args.connection_auth,
+        env_file=args.env_file,
         dialect=dialect,
     )

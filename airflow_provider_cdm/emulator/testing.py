@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shlex
 import subprocess
 import sys
 import threading
@@ -205,7 +206,8 @@ def _connection_line(process: subprocess.Popen[str], lines: queue.Queue[str | No
         if line is None:
             raise EmulatorError(f"the emulator exited with code {process.wait()} before printing its connection")
         if line.startswith(_CONNECTION_PREFIX):
-            return line[len(_CONNECTION_PREFIX) :].strip()
+            value = line[len(_CONNECTION_PREFIX) :].strip()
+            return shlex.split(value)[0] if value.startswith("'") else value  # quoted for the shell
 
 
 @contextmanager
