@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # Quiet installs; the machine's pip may list extra local indexes that only produce warnings.
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: demo test test-unit test-integration test-py310 test-browser test-deployment lint dist-check bench emulator venv clean
+.PHONY: demo test test-unit test-integration test-dialects test-plugin test-py310 test-browser test-deployment lint dist-check bench emulator venv clean
 
 venv: $(VENV)/.installed
 
@@ -32,6 +32,22 @@ test-unit: venv
 
 test-integration: venv
 	$(PY) -m pytest -m integration $(PYTEST_ARGS)
+
+## The integration and chaos suites (chaos is marked integration too) under the emulator's other dialects:
+## `reference` (the API reference's tables) and `sparse` (every sparse or odd answer shape the evidence allows).
+## `make test` runs them under the default, `observed`. CDM_TEST_DIALECT sets the session emulator's dialect,
+## CDM_EMULATOR_DIALECT the default of every other emulator the tests start (emulator/dialects.py).
+TEST_DIALECTS ?= reference sparse
+test-dialects: venv
+	@set -e; for dialect in $(TEST_DIALECTS); do \
+		echo "== integration and chaos suites under the $$dialect dialect"; \
+		CDM_TEST_DIALECT=$$dialect CDM_EMULATOR_DIALECT=$$dialect $(PY) -m pytest -m "integration or chaos" $(PYTEST_ARGS); \
+	done
+
+## The pytest plugin (airflow_provider_cdm/pytest_plugin.py, tests/plugin): its quick tests, a whole plugin session
+## in a subprocess, and the README's snippet in a new project outside the repository on the built wheel.
+test-plugin: venv
+	CDM_PLUGIN_TEST=1 $(PY) -m pytest tests/plugin $(PYTEST_ARGS)
 
 ## The suite on the oldest Python the package supports (3.10, where pip picks common-compat 1.20 and the
 ## provider's _compat bridge is used), in its own venv.

@@ -175,7 +175,9 @@ class Subscription:
         and a newer run than ours in any status: ours ended, and the run history tells how.
         """
         relation = self.run.pinned_relation(last_run) if last_run is not None else None
-        if last_run is not None and relation == 0:
+        # A run whose id is not known yet (a sparse start answer) is confirmed by a status read: the
+        # entry carries no submission id, and the task's result names the run.
+        if last_run is not None and relation == 0 and self.run.submission_id is not None:
             ours = dataclasses.replace(last_run, submission_id=self.run.submission_id, progress=100.0)
             if self.rules.judge(ours, self.run) is Verdict.SUCCEEDED:
                 self.deliver(RunRead(ours, SOURCE_LIST))

@@ -17,6 +17,7 @@ emulator's own seeded draw.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import json
 import logging
@@ -33,6 +34,7 @@ from typing import Any, ClassVar
 from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_cdm.client.exceptions import CdmApiError
+from airflow_provider_cdm.client.models import Submission
 from airflow_provider_cdm.client.runs import RunRef, StatusRules, Verdict
 from airflow_provider_cdm.emulator.testing import EmulatorProcess
 from airflow_provider_cdm.hooks.cdm import CdmHook
@@ -302,6 +304,18 @@ def _create(lc: Lifecycle, env: Env) -> None:
     _execute(create, RecordingTI("create"), env)
 
 
+def _read_through_outages(hook: CdmHook, job: str) -> Submission | None:
+    """The job's status, read again while CDM answers transiently (as a hook user's loop does)."""
+    deadline = time.monotonic() + TASK_TIMEOUT_S
+    while True:
+        try:
+            return hook.get_job_status(job)
+        except CdmApiError as err:
+            if not err.transient or time.monotonic() > deadline:
+                raise
+            time.sleep(SYNC_POLL_S)
+
+
 def _hook_path(lc: Lifecycle, env: Env) -> Observed:
     hook = CdmHook(env.conn_id, **env.hook_params)
     try:
@@ -309,6 +323,10 @@ def _hook_path(lc: Lifecycle, env: Env) -> Observed:
         cluster = hook.resolve_cluster_id()
         submission = hook.start_job(lc.job, variables=VARIABLES)
         run = RunRef.of(submission, cluster)
+        if run.submission_id is None:  # a sparse start answer (row 12): a user's loop reads the status once
+            latest_now = _read_through_outages(hook, lc.job)
+            if latest_now is not None and latest_now.submission_id is not None and run.pinned_relation(latest_now) == 0:
+                run, submission = dataclasses.replace(run, submission_id=latest_now.submission_id), latest_now
         rules = StatusRules()
         deadline = time.monotonic() + TASK_TIMEOUT_S
         latest = submission
