@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
+from airflow_provider_cdm.client.runs import RunRef
+from airflow_provider_cdm.emulator.testing import EmulatorHandle
 from airflow_provider_cdm.triggers.cdm import CdmJobStatusTrigger
 
 
@@ -18,3 +21,13 @@ async def run_trigger(trigger: CdmJobStatusTrigger) -> dict[str, Any]:
     payload: dict[str, Any] = events[0].payload
     json.dumps(payload)  # the event must be JSON
     return payload
+
+
+def with_cdm_id(run: RunRef, emulator: EmulatorHandle) -> RunRef:
+    """``run`` with the id CDM gave it (the emulator's admin view), as a start task knows it once CDM
+    reported it: a sparse start answer (the observed dialect, cdm-dialects.md row 12) carries none."""
+    if run.submission_id is not None:
+        return run
+    jobs = [job for cluster in emulator.state()["clusters"] for job in cluster["jobs"] if job["name"] == run.job_name]
+    ids = [item["submission_id"] for job in jobs for item in job["runs"]]
+    return dataclasses.replace(run, submission_id=ids[-1])

@@ -95,7 +95,8 @@ def test_create_and_start_defers_and_reports_the_counters(
     assert states == {("create_job", -1): "success", ("migrate_orders", -1): "success", ("report", -1): "success"}
     (run,) = job_runs(emulator, "orders_to_obs")
     assert run["status"] == "SUCCEEDED" and run["variables"] == {"date": ds_of(dag_run)}
-    assert [(ref.job_name, ref.submission_id) for ref in watched] == [("orders_to_obs", run["submission_id"])]
+    assert [ref.job_name for ref in watched] == ["orders_to_obs"]
+    assert watched[0].submission_id in (run["submission_id"], None)  # None: a sparse start answer (row 12)
     assert emulator.stats()["starts"] == {"orders_to_obs": 1}
     out = capfd.readouterr().out
     assert f"CDM job orders_to_obs run {run['submission_id']} in cluster {emulator.cluster_id}: SUCCEEDED" in out
@@ -149,7 +150,8 @@ def test_cleanup_stops_and_deletes_and_tolerates_missing_jobs(example_dags: Any,
     assert hook.list_jobs() == []
     requests = emulator.stats()["requests"]
     assert requests["stop_job"] == {"200": 1, "400": 2}  # one run stopped; an idle job, a missing one
-    assert requests["delete_job"] == {"200": 2, "400": 1}
+    deletes = requests["delete_job"]  # a missing job: 400, or 500 (row 8); a delete: 200, or 204 (row 16)
+    assert sum(deletes.values()) == 3 and sum(deletes.get(code, 0) for code in ("400", "500")) == 1
 
 
 def test_one_off_copy_runs_in_a_running_cluster_then_deletes_the_job(

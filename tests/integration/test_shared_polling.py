@@ -19,7 +19,7 @@ from airflow_provider_cdm.emulator.testing import EmulatorProcess, run_emulator
 from airflow_provider_cdm.hooks.cdm import CdmHook
 from airflow_provider_cdm.triggers.cdm import CdmJobStatusTrigger
 from tests.jobs import job_definition
-from tests.triggering import run_trigger
+from tests.triggering import run_trigger, with_cdm_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -49,7 +49,7 @@ def start_jobs(emulator: EmulatorProcess) -> tuple[list[RunRef], dict[str, str]]
                 duration = round(rng.uniform(1.0, 6.0), 2)
                 emulator.script_job(name, outcome, duration_s=duration, error_summary=f"{name} broke")
                 outcomes[name] = outcome
-        runs = [RunRef.of(hook.start_job(name), emulator.cluster_id or "") for name in outcomes]
+        runs = [with_cdm_id(RunRef.of(hook.start_job(name), emulator.cluster_id or ""), emulator) for name in outcomes]
     finally:
         hook.close()
     return runs, outcomes

@@ -15,7 +15,7 @@ from airflow_provider_cdm.emulator.testing import EmulatorProcess
 from airflow_provider_cdm.hooks.cdm import CdmHook
 from airflow_provider_cdm.triggers.cdm import CdmJobStatusTrigger
 from tests.jobs import job_definition
-from tests.triggering import run_trigger
+from tests.triggering import run_trigger, with_cdm_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -28,7 +28,7 @@ def start(emulator: EmulatorProcess, name: str, outcome: str | None = None, **sc
     hook = CdmHook()
     try:
         hook.create_job(job_definition(name))
-        return RunRef.of(hook.start_job(name), emulator.cluster_id or "")
+        return with_cdm_id(RunRef.of(hook.start_job(name), emulator.cluster_id or ""), emulator)
     finally:
         hook.close()
 

@@ -45,7 +45,7 @@ def settings_of(emulator: EmulatorThread, **overrides: Any) -> CdmSettings:
     values: dict[str, Any] = {
         "endpoint": conn["host"],
         "project_id": conn["extra"]["project_id"],
-        "auth_type": conn["extra"]["auth_type"],
+        "auth_type": conn["extra"].get("auth_type", "aksk"),  # left out when it is the default
         "login": conn["login"],
         "password": conn["password"],
         "domain": conn["extra"].get("domain"),
