@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DAG_ID = "example_cdm_create_and_start"
 JOB_NAME = "orders_to_obs"  # the job that DAG creates
 JOB_DURATION_S = "4"  # how long the emulator's runs take: long enough to watch the progress
+DIALECT = os.environ.get("CDM_DEMO_DIALECT", "observed")  # the emulator's answer shapes (emulator/dialects.py)
 # Lines of `airflow dags test` worth showing as it runs (the full output is shown if it fails).
 SHOWN = (JOB_NAME, "[DAG TEST] running trigger", "Marking run", "ERROR", "Error")
 
@@ -49,7 +50,7 @@ def main() -> int:
     from airflow_provider_cdm.emulator.testing import run_emulator  # standard library only: no Airflow yet
 
     with (
-        run_emulator("--job-duration", JOB_DURATION_S) as emulator,
+        run_emulator("--job-duration", JOB_DURATION_S, "--dialect", DIALECT) as emulator,
         tempfile.TemporaryDirectory(prefix="cdm-demo-airflow-home-") as home,
     ):
         env = {
@@ -60,7 +61,10 @@ def main() -> int:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "CDM_EXAMPLE_POLL_INTERVAL": "1",  # the example polls every 30 s against real CDM
         }
-        print(f"CDM emulator on {emulator.url} (project {emulator.project_id}, cluster {emulator.cluster_id})")
+        print(
+            f"CDM emulator on {emulator.url} (project {emulator.project_id}, cluster {emulator.cluster_id}, "
+            f"answering in the {DIALECT!r} dialect: real CDM's likely shapes)"
+        )
         print(f"Airflow home {home}; DAGs folder {env['AIRFLOW__CORE__DAGS_FOLDER']}")
 
         started = time.monotonic()
