@@ -267,10 +267,10 @@ def create_job(cluster_id: str, job: Mapping[str, Any]) -> CdmCall[CreateJobResu
     )
 
 
-def check_language(language: object) -> str:
+def check_language(language: object, name: str = "language") -> str:
     """An ``X-Language`` value: a non-empty tag that fits in a header (CDM documents en-us and zh-cn)."""
     if not isinstance(language, str) or not language.strip() or any(c in language for c in "\r\n"):
-        raise CdmConfigError("language", f"got {language!r}", "a language tag such as 'en-us' or 'zh-cn'")
+        raise CdmConfigError(name, f"got {language!r}", "a language tag such as 'en-us' or 'zh-cn'")
     return language.strip()
 
 

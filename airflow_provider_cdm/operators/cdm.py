@@ -288,15 +288,15 @@ class CdmCreateAndStartJobOperator(CdmLineageMixin, WaitingOperator):
     :param clusters: candidate cluster ids (templated); default: the connection's ``cluster_id`` extra.
     :param variables: values for the definition's ``${name}`` placeholders, substituted before the job
         is sent (create-and-execute carries no variables); templated.
-    :param language: create-and-execute's ``X-Language`` header, the language of CDM's messages
-        (``en-us``, the default, or ``zh-cn``).
+    :param x_language: create-and-execute's ``X-Language`` header, the language of CDM's messages
+        (``en-us``, the default, or ``zh-cn``); templated.
 
     The waiting parameters (``wait_for_completion``, ``poll_interval``, ``timeout``, ``deferrable``,
     ``stop_on_timeout``, ``success_statuses``, ``failure_statuses``), ``cdm_conn_id`` and
     ``hook_params`` are the start operator's.
     """
 
-    template_fields: Sequence[str] = ("job", "clusters", "variables")
+    template_fields: Sequence[str] = ("job", "clusters", "variables", "x_language")
     template_ext: Sequence[str] = (".json",)
     template_fields_renderers: ClassVar[dict[str, str]] = {"job": "json", "variables": "json"}
     ui_color = "#c7e3f6"
@@ -308,14 +308,14 @@ class CdmCreateAndStartJobOperator(CdmLineageMixin, WaitingOperator):
         job: Any,
         clusters: Collection[str] | None = None,
         variables: dict[str, Any] | None = None,
-        language: str = LANGUAGE,
+        x_language: str = LANGUAGE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.job = job
         self.clusters = clusters
         self.variables = variables
-        self.language = check_language(language)
+        self.x_language = check_language(x_language, "x_language")
         _check_static_job(job)
 
     def begin(self, context: Context) -> tuple[RunRef, Submission | None]:
@@ -334,7 +334,8 @@ class CdmCreateAndStartJobOperator(CdmLineageMixin, WaitingOperator):
         if len(candidates) == 1:  # as the start operator does; with several, the cluster is CDM's choice
             self.run_ref = RunRef(name, candidates[0], None, sent_at_ms)
         try:
-            cluster, runs = self.hook.create_and_start_job(definition, candidates, language=self.language)
+            language = check_language(self.x_language, "x_language")  # as rendered
+            cluster, runs = self.hook.create_and_start_job(definition, candidates, language=language)
         except CdmJobExistsError:
             attached = self._attach_to_active_run(definition, candidates)
             if attached is None:

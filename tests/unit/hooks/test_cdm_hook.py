@@ -136,8 +136,9 @@ def test_create_and_start_job_in_the_language_the_user_asks_for(hook: CdmHook, r
     with pytest.raises(CdmConfigError, match=r"language.*got 'en-us\\r\\nX-Evil: 1'"):
         hook.create_and_start_job(job_definition(JOB), ["c-1"], language="en-us\r\nX-Evil: 1")
     assert requests_mock.call_count == 1  # refused before a request
-    with pytest.raises(CdmConfigError, match="language"):
-        CdmCreateAndStartJobOperator(task_id="t", job=job_definition(JOB), language="")
+    with pytest.raises(CdmConfigError, match="x_language: got ''"):
+        CdmCreateAndStartJobOperator(task_id="t", job=job_definition(JOB), x_language="")
+    assert "x_language" in CdmCreateAndStartJobOperator.template_fields
 
 
 def test_create_and_start_job_cluster_unknown_when_the_job_is_found_nowhere(
