@@ -507,7 +507,10 @@ class WaitingOperator(BaseOperator):
         started, started_at = time.monotonic(), time.time()  # the task's own timeout counts from here
         console.no_link_yet(self)  # until CDM knows the run: a task that fails before has no link
         run, submission = self.begin(context)
-        if run.submission_id is None and submission is not None:
+        # A sparse start answer (no id): read the run once when no wait will (the XCom names it), or when
+        # it failed on submit without CDM's words (the status answer carries them).
+        silent_failure = submission is not None and submission.is_failure and not submission.error_summary
+        if run.submission_id is None and submission is not None and (not self.wait_for_completion or silent_failure):
             run, submission = self.learn_run_id(run, submission)
         self.run_ref = run
         context["ti"].xcom_push(key=SUBMISSION_ID_KEY, value=run.submission_id)
@@ -557,8 +560,9 @@ class WaitingOperator(BaseOperator):
         return self.succeeded(self.run_ref, succeeded.to_json())
 
     def learn_run_id(self, run: RunRef, submission: Submission) -> tuple[RunRef, Submission]:
-        """A start answer without a submission id (sparse: cdm-dialects.md row 12): one status read, and
-        the run it pins as ours by CDM's own creation date lends its id (the ``submission_id`` XCom)."""
+        """A start answer without a submission id (sparse: cdm-dialects.md row 12) of a task that does not
+        wait: one status read, and the run it pins as ours by CDM's own creation date lends its id (the
+        ``submission_id`` XCom). A waiting task learns it from its status answers at no extra call."""
         try:
             latest = self.hook.get_job_status(run.job_name, run.cluster_id)
         except CdmApiError as err:

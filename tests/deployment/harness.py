@@ -49,7 +49,9 @@ DAG_ID = "cdm_deployment"
 RUN_ID = "deployment_run"
 GROUPS = ("deferred", "polling", "poke", "reschedule")
 ACTIVE_RUN_STATUSES = frozenset({"BOOTING", "RUNNING"})
-THROTTLE_MARKERS = ("CdmThrottledError", "APIG.0308")
+# What a task that failed *because of* throttling logs: the exception (a 429 the client retried logs
+# "APIG.0308" at INFO and costs time, never the task; a task that failed for its job may have one).
+THROTTLE_MARKERS = ("CdmThrottledError",)
 ERROR_MARKERS = ("Traceback (most recent call last)", '"error_detail"')  # plain and structured (JSON) logs
 POSTGRES_USER = "postgres"  # the system user the server runs as when we are root
 STOP_GRACE_S = 20.0
@@ -185,7 +187,7 @@ def job_of_task(jobs: list[PlannedJob]) -> dict[TaskKey, PlannedJob]:
 class TaskLog:
     """What one task instance's log files (all attempts) say."""
 
-    throttled: bool = False  # names CdmThrottledError or APIG.0308
+    throttled: bool = False  # names CdmThrottledError (the task gave up on throttling)
     errors: bool = False  # holds a traceback (plain or structured)
     text: str = ""
 
@@ -230,7 +232,7 @@ class DeploymentResult:
         }
 
     def throttled_failures(self) -> list[TaskKey]:
-        """Task instances that did not succeed and whose log names the quota (429 APIG.0308)."""
+        """Task instances that did not succeed and whose log names CdmThrottledError (failed by a 429)."""
         return sorted(
             key for key, state in self.states.items() if state != "success" and self.logs.get(key, TaskLog()).throttled
         )
