@@ -28,6 +28,4 @@ def with_cdm_id(run: RunRef, emulator: EmulatorHandle) -> RunRef:
     reported it: a sparse start answer (the observed dialect, cdm-dialects.md row 12) carries none."""
     if run.submission_id is not None:
         return run
-    jobs = [job for cluster in emulator.state()["clusters"] for job in cluster["jobs"] if job["name"] == run.job_name]
-    ids = [item["submission_id"] for job in jobs for item in job["runs"]]
-    return dataclasses.replace(run, submission_id=ids[-1])
+    return dataclasses.replace(run, submission_id=emulator.runs(run.job_name)[-1]["submission_id"])

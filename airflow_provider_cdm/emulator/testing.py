@@ -138,6 +138,11 @@ class EmulatorHandle:
         result: dict[str, Any] = self._admin("GET", "state")
         return result
 
+    def runs(self, job_name: str) -> list[dict[str, Any]]:
+        """The job's runs as the admin view shows them, oldest first (ids as CDM gave them; [] for no job)."""
+        jobs = [job for cluster in self.state()["clusters"] for job in cluster["jobs"] if job["name"] == job_name]
+        return [run for job in jobs for run in job["runs"]]
+
     def reset(self) -> None:
         """Back to the initial state: no jobs, runs or scripts; stats cleared; command-line faults and dialect."""
         self._admin("POST", "reset", {})

@@ -48,11 +48,7 @@ def hook(emulator: EmulatorProcess) -> Any:
 
 
 def runs(emulator: EmulatorProcess, job_name: str = JOB) -> list[dict[str, Any]]:
-    for cluster in emulator.state()["clusters"]:
-        for item in cluster["jobs"]:
-            if item["name"] == job_name:
-                return list(item["runs"])
-    return []
+    return emulator.runs(job_name)
 
 
 def start(**kwargs: Any) -> CdmStartJobOperator:

@@ -56,11 +56,7 @@ def start(**kwargs: Any) -> CdmStartJobOperator:
 
 def runs(emulator: EmulatorProcess, job_name: str = JOB) -> list[dict[str, Any]]:
     """The job's runs as the emulator's admin view shows them (oldest first)."""
-    for cluster in emulator.state()["clusters"]:
-        for item in cluster["jobs"]:
-            if item["name"] == job_name:
-                return list(item["runs"])
-    return []
+    return emulator.runs(job_name)
 
 
 def run_id(emulator: EmulatorProcess, index: int = -1, job_name: str = JOB) -> int:

@@ -260,7 +260,7 @@ def test_a_retried_deferrable_task_attaches_to_the_run_its_first_try_started(emu
     assert second.value.kwargs["run"] == first.value.kwargs["run"]
     event = asyncio.run(run_trigger(rebuilt(second.value.trigger)))
     result = resume(second.value, start(deferrable=True), ti, event)
-    (only,) = [r for c in emulator.state()["clusters"] for j in c["jobs"] if j["name"] == JOB for r in j["runs"]]
+    (only,) = emulator.runs(JOB)
     assert (result["status"], result["submission_id"]) == ("SUCCEEDED", only["submission_id"])
     assert emulator.stats()["starts"] == {JOB: 1}
 

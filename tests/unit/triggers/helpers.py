@@ -78,8 +78,7 @@ def start_job(
         hook.close()
     run = RunRef.of(submission, emulator.cluster_id or "")
     if with_id and run.submission_id is None:
-        runs = [r for c in emulator.state()["clusters"] for j in c["jobs"] if j["name"] == name for r in j["runs"]]
-        run = dataclasses.replace(run, submission_id=runs[-1]["submission_id"])
+        run = dataclasses.replace(run, submission_id=emulator.runs(name)[-1]["submission_id"])
     return run
 
 
