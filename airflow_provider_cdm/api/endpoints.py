@@ -102,6 +102,9 @@ IAM_TOKEN = Endpoint("iam_token", "POST", "/v3/auth/tokens", project_scoped=Fals
 
 LIST_CLUSTERS = Endpoint("list_clusters", "GET", "/clusters")
 SHOW_CLUSTER = Endpoint("show_cluster", "GET", "/clusters/{cluster_id}")
+# Start, stop or restart a cluster (api/cluster_actions.py). No quota is documented. Not repeated blindly: a
+# second restart would restart again; a caller that lost the answer reads the cluster's status instead.
+CLUSTER_ACTION = Endpoint("cluster_action", "POST", "/clusters/{cluster_id}/action", idempotent=False)
 CREATE_JOB = Endpoint("create_job", "POST", "/clusters/{cluster_id}/cdm/job", 1200, idempotent=False)
 # Create-and-execute in a random cluster: neither part is safe to repeat blindly.
 CREATE_AND_START_JOB = Endpoint("create_and_start_job", "POST", "/clusters/job", 120, idempotent=False)
@@ -122,6 +125,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     IAM_TOKEN,
     CREATE_AND_START_JOB,
     LIST_CLUSTERS,
+    CLUSTER_ACTION,
     SHOW_CLUSTER,
     CREATE_JOB,
     START_JOB,

@@ -66,6 +66,11 @@ CDM_UPDATE_MISSING_JOB = ErrorCode(
     "Cdm.0319", ErrorKind.JOB_NOT_FOUND, 400, "Job[{job}] cannot be updated because it does not exist."
 )
 CDM_JOB_IN_USE = ErrorCode("Cdm.0322", ErrorKind.JOB_RUNNING, 400, "Job[{job}] is in use.")
+# Assumed: no public page shows what CDM answers to an action its cluster's status does not allow (a stop of a
+# stopped cluster). The client does not depend on the code: after any refused action it reads the cluster.
+CDM_CLUSTER_ACTION_REFUSED = ErrorCode(
+    "Cdm.0401", ErrorKind.OTHER, 400, "Cluster[{cluster}] cannot {action} in status {status} ({label})."
+)
 
 APIG_NO_API = ErrorCode(
     "APIG.0101", ErrorKind.NOT_FOUND, 404, "The API does not exist or has not been published in the environment"
@@ -110,6 +115,7 @@ KNOWN_ERRORS: dict[str, ErrorCode] = _table(
     CDM_JOB_EXISTS,
     CDM_UPDATE_MISSING_JOB,
     CDM_JOB_IN_USE,
+    CDM_CLUSTER_ACTION_REFUSED,
     APIG_NO_API,
     APIG_REQUEST_ERROR,
     APIG_BAD_IAM_AUTH,

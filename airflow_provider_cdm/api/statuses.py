@@ -92,3 +92,35 @@ class ClusterStatus(str, enum.Enum):
     def can_run_jobs(self) -> bool:
         """Only a cluster in the normal state accepts and runs jobs."""
         return self is ClusterStatus.NORMAL
+
+    @property
+    def is_failure(self) -> bool:
+        """The cluster failed (300) or was never created (303): no action gets it anywhere by waiting."""
+        return self in CLUSTER_FAILURE_STATUSES
+
+    @property
+    def is_transitional(self) -> bool:
+        """The cluster is on its way to another status (creating, starting, stopping, restarting)."""
+        return self in CLUSTER_TRANSITIONAL_STATUSES
+
+    @property
+    def label(self) -> str:
+        """The console's word for the status ("Stopped"), for people."""
+        return CLUSTER_STATUS_LABELS[self]
+
+
+CLUSTER_FAILURE_STATUSES: frozenset[ClusterStatus] = frozenset({ClusterStatus.FAILED, ClusterStatus.CREATE_FAILED})
+CLUSTER_TRANSITIONAL_STATUSES: frozenset[ClusterStatus] = frozenset(
+    {ClusterStatus.CREATING, ClusterStatus.RESTARTING, ClusterStatus.STOPPING, ClusterStatus.STARTING}
+)
+CLUSTER_STATUS_LABELS: dict[ClusterStatus, str] = {
+    ClusterStatus.CREATING: "Creating",
+    ClusterStatus.NORMAL: "Normal",
+    ClusterStatus.FAILED: "Failed",
+    ClusterStatus.CREATE_FAILED: "Creation failed",
+    ClusterStatus.RESTARTING: "Restarting",
+    ClusterStatus.FROZEN: "Frozen",
+    ClusterStatus.STOPPED: "Stopped",
+    ClusterStatus.STOPPING: "Stopping",
+    ClusterStatus.STARTING: "Starting",
+}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlencode
 
-from airflow_provider_cdm.api import endpoints
+from airflow_provider_cdm.api import cluster_actions, endpoints
 from airflow_provider_cdm.api.endpoints import Endpoint
 from airflow_provider_cdm.api.job_schema import JOB_TYPES, MAX_JOB_NAME_LENGTH, job_name_problems, to_cdm_string
 from airflow_provider_cdm.api.statuses import JobStatus
@@ -243,6 +243,51 @@ def list_clusters() -> CdmCall[list[Cluster]]:
 
 def show_cluster(cluster_id: str) -> CdmCall[Cluster]:
     return CdmCall(endpoints.SHOW_CLUSTER, Cluster.from_api, _cluster(cluster_id))
+
+
+def start_cluster(cluster_id: str) -> CdmCall[list[str]]:
+    """Start a stopped cluster; the answer's ``jobId`` list (CDM's ids of the action)."""
+    return _cluster_action(cluster_id, cluster_actions.start_body())
+
+
+def stop_cluster(cluster_id: str, stop_mode: object = "IMMEDIATELY", delay_time: object = -1) -> CdmCall[list[str]]:
+    """Stop a running cluster: IMMEDIATELY, or GRACEFULLY (waiting up to ``delay_time`` seconds, -1: no delay)."""
+    mode = _choice("stop_mode", stop_mode, cluster_actions.STOP_MODES)
+    delay = _whole_seconds("delay_time", delay_time, minimum=-1)
+    return _cluster_action(cluster_id, cluster_actions.stop_body(mode, delay))
+
+
+def restart_cluster(
+    cluster_id: str, restart_mode: object = "IMMEDIATELY", restart_level: object = "SERVICE", delay_time: object = 0
+) -> CdmCall[list[str]]:
+    """Restart a running cluster's service (or its VMs: ``restart_level="VM"``), after ``delay_time`` seconds."""
+    mode = _choice("restart_mode", restart_mode, cluster_actions.RESTART_MODES)
+    level = _choice("restart_level", restart_level, cluster_actions.RESTART_LEVELS)
+    delay = _whole_seconds("delay_time", delay_time, minimum=0)
+    return _cluster_action(cluster_id, cluster_actions.restart_body(delay, mode, level))
+
+
+def _cluster_action(cluster_id: str, body: dict[str, Any]) -> CdmCall[list[str]]:
+    return CdmCall(endpoints.CLUSTER_ACTION, cluster_actions.job_ids_of, _cluster(cluster_id), body=body)
+
+
+def _choice(setting: str, value: object, allowed: Sequence[str]) -> str:
+    """One of ``allowed``, in any case, as CDM spells it."""
+    if isinstance(value, str) and value.strip().upper() in allowed:
+        return value.strip().upper()
+    raise CdmConfigError(setting, f"got {value!r}", "one of " + ", ".join(allowed))
+
+
+def _whole_seconds(setting: str, value: object, *, minimum: int) -> int:
+    """Whole seconds (an int, or a float or numeric string without a fraction), at least ``minimum``."""
+    number: object = value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        number = int(value.strip())
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    if not isinstance(number, int) or isinstance(number, bool) or number < minimum:
+        raise CdmConfigError(setting, f"got {value!r}", f"whole seconds, at least {minimum}")
+    return number
 
 
 # --- jobs -----------------------------------------------------------------------------------------

@@ -36,17 +36,6 @@ from airflow_provider_cdm.emulator.runs import JsonDict, Run, Script, epoch_mill
 
 DEFAULT_PAGE_SIZE = LIST_PAGE_SIZE_RANGE[0]
 
-_CLUSTER_DETAILS = {
-    ClusterStatus.CREATING: "Creating",
-    ClusterStatus.NORMAL: "Normal",
-    ClusterStatus.FAILED: "Failed",
-    ClusterStatus.CREATE_FAILED: "Creation failed",
-    ClusterStatus.RESTARTING: "Restarting",
-    ClusterStatus.FROZEN: "Frozen",
-    ClusterStatus.STOPPED: "Stopped",
-    ClusterStatus.STOPPING: "Stopping",
-    ClusterStatus.STARTING: "Starting",
-}
 
 
 @dataclass(frozen=True)
@@ -137,7 +126,7 @@ class Cluster:
             "id": self.spec.id,
             "name": self.spec.name,
             "status": self.spec.status.value,
-            "statusDetail": _CLUSTER_DETAILS[self.spec.status],
+            "statusDetail": self.spec.status.label,
             "isFrozen": "1" if self.spec.status is ClusterStatus.FROZEN else "0",
             "created": created,
             "updated": created,

@@ -269,8 +269,37 @@ class CdmHook(BaseHook):
     def list_clusters(self) -> list[Cluster]:
         return self.transport.execute(ops.list_clusters())
 
-    def get_cluster(self, cluster_id: str) -> Cluster:
-        return self.transport.execute(ops.show_cluster(cluster_id))
+    def get_cluster(self, cluster_id: str | None = None) -> Cluster:
+        """One cluster, with its status (``Cluster.status``; None for a code this provider does not know)."""
+        return self.transport.execute(ops.show_cluster(self.resolve_cluster_id(cluster_id)))
+
+    def start_cluster(self, cluster_id: str | None = None) -> list[str]:
+        """Ask CDM to start a stopped cluster (it shows 920, then 200); returns CDM's ids of the action.
+
+        Sent once, never repeated blindly; CDM refuses it (CdmApiError) for a cluster that is not stopped.
+        Waiting, and telling "already running" apart from a refusal, is the cluster operators' job.
+        """
+        return self.transport.execute(ops.start_cluster(self.resolve_cluster_id(cluster_id)))
+
+    def stop_cluster(
+        self, cluster_id: str | None = None, *, stop_mode: str = "IMMEDIATELY", delay_time: int = -1
+    ) -> list[str]:
+        """Ask CDM to stop a running cluster (910, then 900): ``stop_mode`` IMMEDIATELY (active runs fail) or
+        GRACEFULLY (waiting up to ``delay_time`` seconds for them; -1: no delay)."""
+        call = ops.stop_cluster(self.resolve_cluster_id(cluster_id), stop_mode, delay_time)
+        return self.transport.execute(call)
+
+    def restart_cluster(
+        self,
+        cluster_id: str | None = None,
+        *,
+        restart_mode: str = "IMMEDIATELY",
+        restart_level: str = "SERVICE",
+        delay_time: int = 0,
+    ) -> list[str]:
+        """Ask CDM to restart a running cluster (500, then 200); ``restart_level`` SERVICE or VM."""
+        call = ops.restart_cluster(self.resolve_cluster_id(cluster_id), restart_mode, restart_level, delay_time)
+        return self.transport.execute(call)
 
     # --- Airflow UI ---------------------------------------------------------------------------------
 

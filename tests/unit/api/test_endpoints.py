@@ -58,6 +58,6 @@ def test_quotas_are_the_documented_ones() -> None:
     assert endpoints.LIST_JOBS.quota_group == endpoints.SHOW_JOB.quota_group
 
 
-def test_only_state_changing_creates_and_starts_are_unsafe_to_repeat() -> None:
+def test_only_creates_starts_and_cluster_actions_are_unsafe_to_repeat() -> None:
     unsafe = {e.name for e in endpoints.ENDPOINTS if not e.idempotent}
-    assert unsafe == {"create_job", "create_and_start_job", "start_job"}
+    assert unsafe == {"create_job", "create_and_start_job", "start_job", "cluster_action"}
