@@ -22,7 +22,7 @@ STOP_MODES = ("IMMEDIATELY", "GRACEFULLY")
 # as written.
 RESTART_MODES = ("IMMEDIATELY", "FORCELY", "FORCIBLY", "SOFTLY")
 RESTART_LEVELS = ("SERVICE", "VM")
-DELAY_NONE = -1  # stop's delayTime when the stop is not delayed (the reference's default)
+DELAY_NONE = -1  # stop's delayTime for "no limit": a graceful stop waits until the active runs end
 
 
 class ClusterAction(str, enum.Enum):
@@ -82,7 +82,8 @@ def start_body() -> dict[str, Any]:
 
 
 def stop_body(stop_mode: str = "IMMEDIATELY", delay_time: int = DELAY_NONE) -> dict[str, Any]:
-    """``stopMode`` IMMEDIATELY or GRACEFULLY; ``delayTime`` the seconds a graceful stop waits (-1: none)."""
+    """``stopMode`` IMMEDIATELY or GRACEFULLY; ``delayTime`` the most seconds a graceful stop waits for active runs
+    (-1: until they end)."""
     return {ClusterAction.STOP.value: {"stopMode": stop_mode, "delayTime": delay_time}}
 
 

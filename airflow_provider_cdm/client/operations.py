@@ -251,7 +251,8 @@ def start_cluster(cluster_id: str) -> CdmCall[list[str]]:
 
 
 def stop_cluster(cluster_id: str, stop_mode: object = "IMMEDIATELY", delay_time: object = -1) -> CdmCall[list[str]]:
-    """Stop a running cluster: IMMEDIATELY, or GRACEFULLY (waiting up to ``delay_time`` seconds, -1: no delay)."""
+    """Stop a running cluster: IMMEDIATELY, or GRACEFULLY (active runs get up to ``delay_time`` seconds to end;
+    -1: as long as they take)."""
     mode = _choice("stop_mode", stop_mode, cluster_actions.STOP_MODES)
     delay = _whole_seconds("delay_time", delay_time, minimum=-1)
     return _cluster_action(cluster_id, cluster_actions.stop_body(mode, delay))

@@ -1,7 +1,18 @@
 """The emulator's own API under ``/_emulator/``: scripts, links, faults, dialect, token revocation, stats,
-state, reset.
+state, reset, and clusters.
 
-JSON in and out, no auth, loopback clients only; the prefix is one the real API never uses.
+JSON in and out, no auth, loopback clients only; the prefix is one the real API never uses. Clusters
+(``clusters.py``):
+
+- ``POST /_emulator/clusters/{cluster_id}/script`` ``{"outcome": "ok"|"failed", "duration_s": 1.5}`` (both
+  optional): the cluster's next action ends in 300 (failed) instead of its target, and/or is under way
+  ``duration_s`` instead of ``--cluster-transition-s``;
+- ``POST /_emulator/clusters/{cluster_id}/status`` ``{"status": "900"}``: that status at once (an action
+  under way is dropped; a status that runs no jobs fails the runs under way);
+- ``GET /_emulator/clusters/{cluster_id}``: its live state, the action under way, the script, the
+  accepted actions' counts, and show-cluster's answer (``view``).
+
+Each answers the cluster's admin view; an unknown cluster answers Cdm.0001.
 """
 
 from __future__ import annotations
@@ -12,8 +23,10 @@ from urllib.parse import unquote
 
 from airflow_provider_cdm.api import errors
 from airflow_provider_cdm.api.errors import APIG_FORBIDDEN
+from airflow_provider_cdm.api.statuses import ClusterStatus
 from airflow_provider_cdm.emulator import dialects
 from airflow_provider_cdm.emulator.app import EmulatorApp, Request, Response, parse_json_body
+from airflow_provider_cdm.emulator.clusters import ClusterScript
 from airflow_provider_cdm.emulator.errors import ApiError
 from airflow_provider_cdm.emulator.faults import FaultSettings
 from airflow_provider_cdm.emulator.links import link_specs
@@ -22,6 +35,7 @@ from airflow_provider_cdm.emulator.runs import Script
 ADMIN_PREFIX = "/_emulator/"
 _SCRIPT_PATH = re.compile(r"^jobs/(?P<job_name>[^/]+)/script/?$")
 _FIRE_PATH = re.compile(r"^jobs/(?P<job_name>[^/]+)/fire/?$")
+_CLUSTER_PATH = re.compile(r"^clusters/(?P<cluster_id>[^/]+)(?:/(?P<what>script|status))?/?$")
 
 
 def is_loopback(host: str) -> bool:
@@ -62,6 +76,9 @@ def _dispatch(app: EmulatorApp, request: Request) -> object:
         if cluster_id is None:
             cluster_id = next((c.id for c in app.config.clusters if c.status.can_run_jobs), app.config.clusters[0].id)
         return app.backend.fire_schedule(str(cluster_id), unquote(fire_path.group("job_name")))
+    cluster_path = _CLUSTER_PATH.match(path)
+    if cluster_path:
+        return _cluster(app, method, unquote(cluster_path.group("cluster_id")), cluster_path.group("what"), request)
     route = (method, path.rstrip("/"))
     if route == ("POST", "faults"):
         app.faults.configure(FaultSettings.from_json(parse_json_body(request.body, required=False)))
@@ -95,6 +112,22 @@ def _dispatch(app: EmulatorApp, request: Request) -> object:
     if route == ("POST", "reset"):
         app.reset()
         return {"reset": True}
+    raise ApiError(errors.APIG_NO_API)
+
+
+def _cluster(app: EmulatorApp, method: str, cluster_id: str, what: str | None, request: Request) -> object:
+    if method == "GET" and what is None:
+        return app.backend.cluster_view(cluster_id)
+    if method == "POST" and what == "script":
+        return app.backend.script_cluster(cluster_id, ClusterScript.from_json(parse_json_body(request.body)))
+    if method == "POST" and what == "status":
+        body = parse_json_body(request.body)
+        value = body.get("status") if isinstance(body, dict) else None
+        status = None if isinstance(value, bool) else ClusterStatus.parse(value)
+        if status is None:
+            codes = ", ".join(s.value for s in ClusterStatus)
+            raise ValueError(f'expected {{"status": CODE}} with CODE one of {codes}, got {value!r}')
+        return app.backend.set_cluster_status(cluster_id, status)
     raise ApiError(errors.APIG_NO_API)
 
 

@@ -125,6 +125,7 @@ class EmulatorApp:
             job_duration_s=config.job_duration_s,
             retry_delay_s=config.retry_delay_s,
             cluster_concurrency=config.cluster_concurrency,
+            cluster_transition_s=config.cluster_transition_s,
             links=[*(LinkSpec.declared(name, link) for name, link in config.links), *config.link_definitions],
             strict_links=config.strict_links,
             seed=config.seed,
@@ -149,6 +150,7 @@ class EmulatorApp:
         self._operations: dict[str, _Operation] = {
             endpoints.LIST_CLUSTERS.name: self._list_clusters,
             endpoints.SHOW_CLUSTER.name: self._show_cluster,
+            endpoints.CLUSTER_ACTION.name: self._cluster_action,
             endpoints.CREATE_JOB.name: self._create_job,
             endpoints.CREATE_AND_START_JOB.name: self._create_and_start_job,
             endpoints.START_JOB.name: self._start_job,
@@ -243,6 +245,10 @@ class EmulatorApp:
     def _show_cluster(self, request: Request, params: Mapping[str, str], who: Principal) -> Response:
         answer = self.backend.show_cluster(unquote(params["cluster_id"]))
         return Response.json(200, dialects.cluster(self.dialect, answer, detail=True))
+
+    def _cluster_action(self, request: Request, params: Mapping[str, str], who: Principal) -> Response:
+        answer = self.backend.cluster_action(unquote(params["cluster_id"]), parse_json_body(request.body))
+        return Response.json(200, answer)
 
     def _create_job(self, request: Request, params: Mapping[str, str], who: Principal) -> Response:
         job = _single_job(parse_json_body(request.body))

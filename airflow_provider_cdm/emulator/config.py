@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from airflow_provider_cdm.api.endpoints import IAM_TOKEN_LIFETIME_S
 from airflow_provider_cdm.api.job_schema import CONNECTORS
 from airflow_provider_cdm.api.statuses import ClusterStatus
 from airflow_provider_cdm.emulator import dialects
+from airflow_provider_cdm.emulator.clusters import DEFAULT_TRANSITION_S
 from airflow_provider_cdm.emulator.dialects import DEFAULT_PRESET, DIALECT_ENV_VAR, PRESETS, Dialect
 from airflow_provider_cdm.emulator.faults import DEFAULT_ERROR_STATUSES, RESET_PHASES, FaultSettings
 from airflow_provider_cdm.emulator.links import LinkSpec, link_specs
@@ -53,6 +55,7 @@ class EmulatorConfig:
     job_duration_s: float = 2.0
     retry_delay_s: float = 1.0  # how long after a failed run a RETRY_TRIPLE retry starts
     cluster_concurrency: int | None = None  # runs a cluster runs at once; later ones wait PENDING
+    cluster_transition_s: float = DEFAULT_TRANSITION_S  # how long a start, stop or restart is under way
     token_ttl_s: float = IAM_TOKEN_LIFETIME_S
     quotas: bool = False
     strict_links: bool = False
@@ -158,6 +161,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="runs each cluster runs at once; later ones wait PENDING (default: no limit)",
     )
     add(
+        "--cluster-transition-s",
+        dest="cluster_transition_s",
+        type=float,
+        default=DEFAULT_TRANSITION_S,
+        metavar="SECONDS",
+        help="seconds a cluster start, stop or restart (POST .../clusters/{id}/action) shows its passing status "
+        "(920, 910, 500) before its target (200, 900, 200); POST /_emulator/clusters/{id}/script "
+        "scripts a failure (300) or another duration (default %(default)s)",
+    )
+    add(
         "--token-ttl",
         dest="token_ttl_s",
         type=float,
@@ -252,6 +265,8 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
         parser.error("--retry-delay must be >= 0 and --cluster-concurrency at least 1")
     if args.job_duration_s < 0 or args.token_ttl_s <= 0:
         parser.error("--job-duration must be >= 0 and --token-ttl > 0")
+    if not math.isfinite(args.cluster_transition_s) or args.cluster_transition_s < 0:
+        parser.error("--cluster-transition-s must be a finite number >= 0")
     try:
         faults = FaultSettings(
             error_rate=args.error_rate,
@@ -286,6 +301,7 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
         job_duration_s=args.job_duration_s,
         retry_delay_s=args.retry_delay_s,
         cluster_concurrency=args.cluster_concurrency,
+        cluster_transition_s=args.cluster_transition_s,
         token_ttl_s=args.token_ttl_s,
         quotas=args.quotas,
         strict_links=args.strict_links,

@@ -4,8 +4,9 @@ Like a moto backend, this is plain logic the HTTP layer maps requests onto; its 
 in CDM's JSON shapes, quirks included. Runs derive their state from the injected clock (``runs.py``),
 so nothing here has a thread; what the clock brings about besides (queued runs booting, CDM's retries,
 jobs deleted after their run, scheduled runs) is applied lazily by ``lifecycle.py`` at the start of each
-public method, as of that moment. The job options behind it are read by ``job_options.py``. One lock
-guards all state.
+public method, as of that moment. The job options behind it are read by ``job_options.py``. Clusters'
+start, stop and restart (``clusters.py``) change their status the same way, each change applied at its
+own instant between the lifecycle's events. One lock guards all state.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import math
 import random
 import threading
 import time
+import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,10 +26,23 @@ from typing import Any
 from urllib.parse import quote
 
 from airflow_provider_cdm.api import errors
+from airflow_provider_cdm.api.cluster_actions import ClusterAction
 from airflow_provider_cdm.api.endpoints import LIST_PAGE_SIZE_RANGE
 from airflow_provider_cdm.api.job_schema import CONFIG_VALUE_FIELDS, JOB_TYPES, definition_problems, normalized_job
 from airflow_provider_cdm.api.job_schema import DEFAULT_JOB_TYPE as DEFAULT_JOB_TYPE  # the app's list-jobs default
 from airflow_provider_cdm.api.statuses import ClusterStatus, JobStatus
+from airflow_provider_cdm.emulator.clusters import (
+    DEFAULT_TRANSITION_S,
+    ActionRequest,
+    ClusterScript,
+    ClusterState,
+    active_runs,
+    apply_change,
+    event,
+    fail_runs,
+    next_change,
+    not_running_reason,
+)
 from airflow_provider_cdm.emulator.errors import ApiError
 from airflow_provider_cdm.emulator.job_options import EmulatedOptions, option_problems
 from airflow_provider_cdm.emulator.lifecycle import Lifecycle, PendingRetry
@@ -35,12 +50,12 @@ from airflow_provider_cdm.emulator.links import LinkSpec, LinkStore
 from airflow_provider_cdm.emulator.runs import JsonDict, Run, Script, epoch_millis
 
 DEFAULT_PAGE_SIZE = LIST_PAGE_SIZE_RANGE[0]
-
+MAX_CLUSTER_CHANGES = 10_000  # per access; the rest waits for the next one
 
 
 @dataclass(frozen=True)
 class ClusterSpec:
-    """A cluster as configured: stable id, name and status."""
+    """A cluster as configured: stable id, name and status (its live status is :attr:`Cluster.state`'s)."""
 
     id: str
     name: str
@@ -113,30 +128,45 @@ class Job:
         return out
 
 
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 @dataclass
 class Cluster:
-    spec: ClusterSpec
+    """A cluster: as configured, its live status (``state``), its jobs and its queue."""
+
+    configured: ClusterSpec
     created_at: float
     jobs: dict[str, Job] = field(default_factory=dict)
     queue: deque[Run] = field(default_factory=deque)  # runs waiting for a slot (PENDING), oldest first
+    state: ClusterState = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.state = ClusterState(self.configured.id, self.configured.status, self.created_at)
+
+    @property
+    def spec(self) -> ClusterSpec:
+        """The cluster now: its configured id and name with its live status (what job starts check)."""
+        return dataclasses.replace(self.configured, status=self.state.status)
 
     def render(self) -> JsonDict:
-        created = datetime.fromtimestamp(self.created_at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
         return {
-            "id": self.spec.id,
-            "name": self.spec.name,
-            "status": self.spec.status.value,
-            "statusDetail": self.spec.status.label,
-            "isFrozen": "1" if self.spec.status is ClusterStatus.FROZEN else "0",
-            "created": created,
-            "updated": created,
-            "actions": [],
+            "id": self.configured.id,
+            "name": self.configured.name,
+            **self.state.fields(),
+            "created": _iso(self.created_at),
+            "updated": _iso(self.state.changed_at),
             "version": "2.10.0",
             "datastore": {"type": "cdm", "version": "2.10.0"},
             "flavor": {"id": "emulator-flavor", "name": "cdm.medium"},
             "publicEndpoint": "",
             "instances": [],
         }
+
+    def snapshot(self) -> JsonDict:
+        """The admin view of the cluster itself (``state``'s, with id and name)."""
+        return {"id": self.configured.id, "name": self.configured.name, **self.state.snapshot()}
 
 
 def _validation(problems: Sequence[str]) -> list[JsonDict]:
@@ -156,7 +186,8 @@ class CdmBackend:
 
     ``retry_delay_s``: how long after a failed run CDM's retry (``RETRY_TRIPLE``) starts;
     ``cluster_concurrency``: runs each cluster runs at once, later ones wait PENDING (None: no limit);
-    ``schedule_timezone``: the zone of scheduled jobs' ``startDate``/``stopDate`` wall-clock times.
+    ``schedule_timezone``: the zone of scheduled jobs' ``startDate``/``stopDate`` wall-clock times;
+    ``cluster_transition_s``: how long a cluster shows an action's passing status (``clusters.py``).
     """
 
     def __init__(
@@ -171,6 +202,7 @@ class CdmBackend:
         retry_delay_s: float = 1.0,
         cluster_concurrency: int | None = None,
         schedule_timezone: tzinfo = timezone.utc,
+        cluster_transition_s: float = DEFAULT_TRANSITION_S,
     ) -> None:
         if not clusters:
             raise ValueError("the emulator needs at least one cluster")
@@ -178,6 +210,9 @@ class CdmBackend:
             raise ValueError("retry_delay_s must be a finite number >= 0")
         if cluster_concurrency is not None and cluster_concurrency < 1:
             raise ValueError("cluster_concurrency must be at least 1 (or None for no limit)")
+        if not math.isfinite(cluster_transition_s) or cluster_transition_s < 0:
+            raise ValueError("cluster_transition_s must be a finite number >= 0")
+        self._transition_s = cluster_transition_s
         self._retry_delay_s = retry_delay_s
         self._concurrency = cluster_concurrency
         self._tz = schedule_timezone
@@ -202,7 +237,8 @@ class CdmBackend:
         self._life = Lifecycle(self, retry_delay_s=self._retry_delay_s, concurrency=self._concurrency)
 
     def reset(self) -> None:
-        """Back to the configured clusters and links with no jobs, runs or scripts."""
+        """Back to the configured clusters (their configured statuses) and links with no jobs, runs or
+        scripts."""
         with self._lock:
             self._init_state()
         self.links.reset()
@@ -211,11 +247,59 @@ class CdmBackend:
 
     def list_clusters(self) -> JsonDict:
         with self._lock:
+            self._now()
             return {"clusters": [cluster.render() for cluster in self._clusters.values()]}
 
     def show_cluster(self, cluster_id: str) -> JsonDict:
         with self._lock:
+            self._now()
             return self._cluster(cluster_id).render()
+
+    def cluster_action(self, cluster_id: str, body: object) -> JsonDict:
+        """Start, stop or restart a cluster (``clusters.py``): ``{"jobId": [id]}``, a string for a restart.
+
+        APIG.0201 for a bad body, Cdm.0001 for an unknown cluster, CDM_CLUSTER_ACTION_REFUSED for an action
+        its status does not allow."""
+        request = ActionRequest.from_body(body)
+        with self._lock:
+            now = self._now()
+            cluster = self._cluster(cluster_id)
+            active = active_runs(cluster, now)
+            job_id = str(uuid.uuid4())
+            cluster.state.begin(request, now, self._transition_s, job_id, [run for run in active if not run.queued])
+            self._life.events.append(event(cluster, now, "cluster_action", action=request.action.value, job_id=job_id))
+            if request.graceful:  # queued runs fail at once; the others may end (clusters.py)
+                fail_runs(cluster, [run for run in active if run.queued], now, request.action, self._life.events)
+            self._now()  # an action without delay begins at once
+            return {"jobId": job_id if request.action is ClusterAction.RESTART else [job_id]}
+
+    def script_cluster(self, cluster_id: str, script: ClusterScript) -> JsonDict:
+        """Script the cluster's next action (the admin API); returns the cluster's admin view."""
+        with self._lock:
+            self._now()
+            cluster = self._cluster(cluster_id)
+            cluster.state.script = script
+            return cluster.snapshot()
+
+    def set_cluster_status(self, cluster_id: str, status: ClusterStatus) -> JsonDict:
+        """Set a cluster's status at once, dropping any action under way (the admin API); a status that runs
+        no jobs fails the runs under way. Returns the cluster's admin view."""
+        with self._lock:
+            now = self._now()
+            cluster = self._cluster(cluster_id)
+            cluster.state.force(status, now)
+            self._life.events.append(event(cluster, now, "cluster_status_set"))
+            if not status.can_run_jobs:
+                fail_runs(cluster, active_runs(cluster, now), now, None, self._life.events)
+            self._life.advance(now)
+            return cluster.snapshot()
+
+    def cluster_view(self, cluster_id: str) -> JsonDict:
+        """The admin view of one cluster: its live state and show-cluster's answer (``view``)."""
+        with self._lock:
+            self._now()
+            cluster = self._cluster(cluster_id)
+            return {**cluster.snapshot(), "view": cluster.render()}
 
     # -- jobs ---------------------------------------------------------------------------------------
 
@@ -242,7 +326,7 @@ class CdmBackend:
             name = job.get("name") if isinstance(job, dict) else None
             if problems or not isinstance(job, dict):
                 return {"name": name, "validation-result": _validation(problems)}
-            running = [cluster for cluster in candidates if cluster.spec.status.can_run_jobs]
+            running = [cluster for cluster in candidates if cluster.state.status.can_run_jobs]
             if not running:
                 raise ApiError(errors.CDM_NO_RESOURCE, resource=f"running cluster among {list(cluster_ids)}")
             if any(job["name"] in cluster.jobs for cluster in running):
@@ -259,8 +343,8 @@ class CdmBackend:
             now = self._now()
             cluster = self._cluster(cluster_id)
             job = self._job(cluster, job_name)
-            if not cluster.spec.status.can_run_jobs:
-                reason = f"cluster {cluster.spec.id} is not running (status {cluster.spec.status.value})"
+            if not cluster.state.status.can_run_jobs:
+                reason = not_running_reason(cluster_id, cluster.state.status)
                 raise ApiError(errors.CDM_CANNOT_SUBMIT, job=job_name, reason=reason)
             if job.active_run(now) is not None:
                 raise ApiError(errors.CDM_JOB_RUNNING, job=job_name)
@@ -414,9 +498,7 @@ class CdmBackend:
             return {
                 "clusters": [
                     {
-                        "id": cluster.spec.id,
-                        "name": cluster.spec.name,
-                        "status": cluster.spec.status.value,
+                        **cluster.snapshot(),
                         "concurrency": self._concurrency,
                         "queue": [
                             {"job_name": run.job_name, "submission_id": run.submission_id} for run in cluster.queue
@@ -427,6 +509,7 @@ class CdmBackend:
                 ],
                 "scripts": {name: script.to_json() for name, script in self._scripts.items()},
                 "retry_delay_s": self._retry_delay_s,
+                "cluster_transition_s": self._transition_s,
                 "deleted": [dict(record) for record in self._life.deleted],
                 "events": [dict(event) for event in self._life.events],
             }
@@ -484,8 +567,16 @@ class CdmBackend:
     # -- helpers (lock held) -------------------------------------------------------------------------
 
     def _now(self) -> float:
-        """The clock, once everything due by then has happened."""
+        """The clock, once everything due by then has happened: the clusters' changes and the lifecycle's
+        events, in time order."""
         now = self._clock()
+        for _ in range(MAX_CLUSTER_CHANGES):
+            due = next_change(self._clusters.values(), now)
+            if due is None:
+                break
+            at, cluster = due
+            self._life.advance(at)
+            apply_change(cluster, at, self._life.events)
         self._life.advance(now)
         return now
 

@@ -7,6 +7,13 @@ clock) and yields an :class:`EmulatorThread`. Both carry the printed connection 
     with run_emulator("--job-duration", "0.5") as emulator:
         os.environ.update(emulator.env)  # cdm_default now points at the emulator
         emulator.script_job("nightly_copy", "FAILED", error_summary="disk full")
+
+Clusters (start, stop and restart move them through 920/910/500 for ``--cluster-transition-s``)::
+
+    emulator.set_cluster_status(cluster_id, "900")  # begin with a stopped cluster (or "300", "800")
+    emulator.script_cluster(cluster_id)  # its next action ends in 300 (failed); outcome="ok" to undo
+    emulator.script_cluster(cluster_id, "ok", duration_s=0.2)  # ... or just takes 0.2 s
+    emulator.cluster(cluster_id)["status"]  # "920" while it starts; ["view"] is show-cluster's answer
 """
 
 from __future__ import annotations
@@ -90,6 +97,31 @@ class EmulatorHandle:
         """Start a scheduled job's run now, as CDM's scheduler does (skipped while a run is active)."""
         body = {"cluster_id": cluster_id} if cluster_id is not None else {}
         result: dict[str, Any] = self._admin("POST", f"jobs/{quote(job_name, safe='')}/fire", body)
+        return result
+
+    def script_cluster(
+        self, cluster_id: str, outcome: str = "failed", *, duration_s: float | None = None
+    ) -> dict[str, Any]:
+        """Script the cluster's next start, stop or restart: ``failed`` ends it in 300 instead of its target,
+        ``ok`` in its target; ``duration_s`` replaces ``--cluster-transition-s``. Returns :meth:`cluster`'s
+        view (without ``view``)."""
+        body: dict[str, Any] = {"outcome": outcome}
+        if duration_s is not None:
+            body["duration_s"] = duration_s
+        result: dict[str, Any] = self._admin("POST", f"clusters/{quote(cluster_id, safe='')}/script", body)
+        return result
+
+    def set_cluster_status(self, cluster_id: str, status: str | int) -> dict[str, Any]:
+        """Give the cluster a status at once (``"900"`` stopped, ``"300"`` failed, ``"800"`` frozen, ...): an
+        action under way is dropped, and a status that runs no jobs fails the runs under way."""
+        body = {"status": str(status)}
+        result: dict[str, Any] = self._admin("POST", f"clusters/{quote(cluster_id, safe='')}/status", body)
+        return result
+
+    def cluster(self, cluster_id: str) -> dict[str, Any]:
+        """The cluster now: ``status`` (live), ``configured_status``, ``transition`` (the action under way or
+        None), ``script``, ``action_counts``, and ``view``: show-cluster's answer (reference shape)."""
+        result: dict[str, Any] = self._admin("GET", f"clusters/{quote(cluster_id, safe='')}")
         return result
 
     def define_link(self, name: str, connector: str, **config: str | int | bool) -> dict[str, Any]:

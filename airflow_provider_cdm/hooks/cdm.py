@@ -285,7 +285,7 @@ class CdmHook(BaseHook):
         self, cluster_id: str | None = None, *, stop_mode: str = "IMMEDIATELY", delay_time: int = -1
     ) -> list[str]:
         """Ask CDM to stop a running cluster (910, then 900): ``stop_mode`` IMMEDIATELY (active runs fail) or
-        GRACEFULLY (waiting up to ``delay_time`` seconds for them; -1: no delay)."""
+        GRACEFULLY (waiting up to ``delay_time`` seconds for them; -1: as long as they take)."""
         call = ops.stop_cluster(self.resolve_cluster_id(cluster_id), stop_mode, delay_time)
         return self.transport.execute(call)
 
