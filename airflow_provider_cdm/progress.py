@@ -61,6 +61,11 @@ def run_label(job_name: str, submission_id: int | None, *, latest: bool = False)
     return f"the latest run of {job_name}" if latest else f"the run of {job_name}"
 
 
+def started_run(submission_id: int | None) -> str:
+    """What a start made: ``run 104``, or ``a new run`` while CDM has not reported its id (a sparse answer)."""
+    return f"run {submission_id}" if submission_id is not None else "a new run (CDM reports its id later)"
+
+
 def percent(progress: object) -> str | None:
     """``42%`` or ``42.5%``; None when CDM gave none (or -1, its "not running")."""
     if isinstance(progress, bool) or not isinstance(progress, (int, float)) or progress < 0:
@@ -154,4 +159,13 @@ def outcome_text(run: Mapping[str, Any]) -> str:
     return f"{text}: {', '.join(volumes)}" if volumes else text
 
 
-__all__ = ["ProgressLog", "duration", "outcome_text", "percent", "progress_text", "run_label", "size"]
+__all__ = [
+    "ProgressLog",
+    "duration",
+    "outcome_text",
+    "percent",
+    "progress_text",
+    "run_label",
+    "size",
+    "started_run",
+]

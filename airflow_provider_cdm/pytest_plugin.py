@@ -18,6 +18,7 @@ Importing this module imports neither Airflow nor the emulator (nor, outside a p
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import logging
 import os
@@ -57,6 +58,13 @@ class AirflowTestEnv:
     dags_folder: Path
     saved: dict[str, str | None] = field(default_factory=dict)
     db_ready: bool = False
+    # A Fernet key of the session (32 random bytes, url-safe base64), unless the user set one: without it
+    # Airflow warns "empty cryptography key" whenever it stores a deferred task's trigger.
+    fernet_key: str = field(
+        default_factory=lambda: (
+            os.environ.get("AIRFLOW__CORE__FERNET_KEY") or base64.urlsafe_b64encode(os.urandom(32)).decode("ascii")
+        )
+    )
 
     def variables(self) -> dict[str, str]:
         return {
@@ -66,6 +74,7 @@ class AirflowTestEnv:
             "AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS": "False",
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+            "AIRFLOW__CORE__FERNET_KEY": self.fernet_key,
         }
 
     def apply(self) -> None:

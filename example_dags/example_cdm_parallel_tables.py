@@ -61,7 +61,7 @@ with DAG(
 
     @task
     def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
-        results = list(results)
+        results = results[:]  # one read of every mapped result (iterating would ask for one past the end)
         for result in results:
             print(f"{result['job_name']}: {result['status']}, {result['rows_written']} rows written")
         return {

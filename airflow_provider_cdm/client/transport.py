@@ -16,7 +16,9 @@ A 401 to a request sent with a refreshable credential (password-fetched IAM toke
 sends the request once more with a fresh one; the gateway refused the first, so this is safe for every
 call. A second 401 raises :class:`CdmAuthError`.
 
-Each attempt is logged (method, path, status, elapsed, attempt) with credential headers redacted;
+Each attempt is logged at DEBUG (method, path, status, elapsed, attempt) with credential headers redacted:
+an error answer is the caller's to word (a missing job may be what it expects), a transient one gets its
+retry line at INFO, and throttling a line only when it lasts (:func:`retry_kwargs`);
 bodies are never logged, and httpcore's DEBUG traces (which list whole header sets, IAM's token
 answer included) have the same headers' values cut out. requests and tenacity are imported when the
 first request is sent.
@@ -161,24 +163,34 @@ class CallAttempts(Generic[T]):
 THROTTLED_LOG_INTERVAL_S = 60.0  # while CDM throttles one call, a line at INFO at most this often
 
 
+def _spent(state: RetryCallState) -> float:
+    """Seconds since the call's first attempt (idle_for counts the waits an injected sleep did not spend)."""
+    return max(state.seconds_since_start or 0.0, state.idle_for)
+
+
 def retry_kwargs(policy: RetryPolicy, method: str, path: str) -> dict[str, Any]:
     """``tenacity.Retrying`` / ``AsyncRetrying`` keyword arguments that log each retry.
 
-    Throttling is logged at INFO when it begins and then about once a minute while it lasts (with the
-    time it has cost so far); each throttled attempt at DEBUG: under quota pressure every call of every
-    task may be answered 429 a few times, and that is pacing, not news.
+    Throttling is pacing, not news: under quota pressure every call of every task may be answered 429 a
+    few times. Each throttled attempt is logged at DEBUG, and so is the answer that ends it, unless the
+    throttling lasted: then a line at INFO about once a minute while it does (with the time it has cost
+    so far), and one when CDM answers at last. Any other transient failure gets one INFO line per retry.
     """
-    throttled_logged_at: float | None = None
+    throttled_attempts = 0
+    throttled_from: float | None = None  # when this call was first answered 429 (seconds since its start)
+    told_at: float | None = None  # when a throttling line last went out at INFO
 
     def before_sleep(state: RetryCallState) -> None:
-        nonlocal throttled_logged_at
+        nonlocal throttled_attempts, throttled_from, told_at
         failure = state.outcome.exception() if state.outcome else None
         pause = state.next_action.sleep if state.next_action else 0.0
-        spent = state.seconds_since_start or 0.0
+        spent = _spent(state)
         if is_throttled(failure):
+            throttled_attempts += 1
+            throttled_from = spent if throttled_from is None else throttled_from
             level = logging.DEBUG
-            if throttled_logged_at is None or spent - throttled_logged_at >= THROTTLED_LOG_INTERVAL_S:
-                level, throttled_logged_at = logging.INFO, spent
+            if spent - (told_at if told_at is not None else throttled_from) >= THROTTLED_LOG_INTERVAL_S:
+                level, told_at = logging.INFO, spent
             log.log(
                 level,
                 "CDM %s %s: throttled by CDM's API quota (attempt %d, %.0f s so far, trying for up to %.0f s); "
@@ -201,7 +213,29 @@ def retry_kwargs(policy: RetryPolicy, method: str, path: str) -> dict[str, Any]:
             pause,
         )
 
-    return policy.tenacity_kwargs(before_sleep=before_sleep)
+    kwargs = policy.tenacity_kwargs(before_sleep=before_sleep)
+    should_retry = kwargs["retry"]
+
+    def retry(state: RetryCallState) -> bool:
+        """The policy's decision (tenacity asks after every attempt, the last successful one too)."""
+        decision = bool(should_retry(state))
+        if not decision and throttled_attempts and state.outcome is not None and not state.outcome.failed:
+            summarize(state)
+        return decision
+
+    def summarize(state: RetryCallState) -> None:
+        """The summary of a throttled call that got its answer: INFO when its throttling was told at INFO."""
+        log.log(
+            logging.INFO if told_at is not None else logging.DEBUG,
+            "CDM %s %s: answered after %d throttled attempt%s (%.0f s)",
+            method,
+            path,
+            throttled_attempts,
+            "" if throttled_attempts == 1 else "s",
+            _spent(state),
+        )
+
+    return {**kwargs, "retry": retry}
 
 
 def check_token_answer(response: HttpResponse, request: HttpRequest, path: str) -> HttpResponse:
@@ -245,14 +279,16 @@ def log_sending(request: HttpRequest, path: str, attempt: int) -> None:
 
 
 def log_no_answer(method: str, path: str, started: float, attempt: int, err: BaseException) -> None:
+    """DEBUG: a retry says so at INFO (retry_kwargs), a call that gives up raises it."""
     elapsed_ms = (time.monotonic() - started) * 1000
-    log.info("CDM %s %s failed after %.0f ms (attempt %d): %s", method, path, elapsed_ms, attempt, type(err).__name__)
+    log.debug("CDM %s %s failed after %.0f ms (attempt %d): %s", method, path, elapsed_ms, attempt, type(err).__name__)
 
 
 def log_answer(method: str, path: str, status: int, started: float, attempt: int) -> None:
+    """DEBUG, whatever the status: an error answer is raised to its caller, which knows whether it is news
+    (a 404 of a job that a clean-up expects gone is not), and a retry says so at INFO (retry_kwargs)."""
     elapsed_ms = (time.monotonic() - started) * 1000
-    level = logging.DEBUG if status < 400 or status == 429 else logging.INFO  # 429s: see retry_kwargs
-    log.log(level, "CDM %s %s -> HTTP %d in %.0f ms (attempt %d)", method, path, status, elapsed_ms, attempt)
+    log.debug("CDM %s %s -> HTTP %d in %.0f ms (attempt %d)", method, path, status, elapsed_ms, attempt)
 
 
 class SyncTransport:

@@ -8,6 +8,8 @@
   the provider defines, base classes of Airflow excluded) has a row in its class's parameter table,
   with the signature's default and, for operators and the sensor, whether it is templated.
 - Every operator and the sensor has at least one example in its own section.
+- The raw Job dict and the console export of ``docs/reference/job-definition.md`` are accepted by the
+  loader as written, and created on the emulator; its list of connector names is the provider's.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_cdm.api.job_schema import CONNECTORS
 from airflow_provider_cdm.hooks.cdm import CdmHook
-from airflow_provider_cdm.job_definition import CdmJobDefinition
+from airflow_provider_cdm.job_definition import CdmJobDefinition, load_job_definition, load_job_definitions
 from airflow_provider_cdm.operators.cdm import (
     CdmCreateAndStartJobOperator,
     CdmCreateJobOperator,
@@ -260,3 +263,55 @@ def test_every_operator_has_an_example_from_the_example_dags(cls: type) -> None:
         if usage.search(block) and made_of_regions(block, regions) is not None
     ]
     assert examples, f"{cls.__name__}: its section in {PAGES[cls]} has no example DAG code that builds it"
+
+
+# --- raw Job dicts and console exports --------------------------------------------------------------
+
+JOB_EXAMPLE = re.compile(r"^<!-- job-example: ([a-z-]+) -->\n```json\n(.*?)^```$", re.DOTALL | re.MULTILINE)
+CONNECTOR_NAMES = re.compile(r"^<!-- connector-names -->\n(.*?)^<!-- /connector-names -->$", re.DOTALL | re.MULTILINE)
+
+
+def job_examples() -> dict[str, Any]:
+    """The JSON examples of job-definition.md, by their marker's name."""
+    text = (REFERENCE / "job-definition.md").read_text(encoding="utf-8")
+    examples = {name: json.loads(body) for name, body in JOB_EXAMPLE.findall(text)}
+    assert set(examples) == {"raw", "console-export"}, sorted(examples)
+    return examples
+
+
+def test_the_raw_job_and_the_console_export_are_accepted_as_written() -> None:
+    examples = job_examples()
+    raw = load_job_definition(examples["raw"])
+    assert raw == examples["raw"]  # complete and in CDM's shape already: nothing to fill in or convert
+    assert CdmJobDefinition.from_api(raw).to_api() == raw  # what the builder writes, field for field
+    exported = examples["console-export"]
+    (job,) = load_job_definitions(exported)
+    assert load_job_definition(exported) == job and job["name"] == "customers_to_obs"
+    assert job["status"] == "NEW"  # the fields CDM sets are kept as given
+    assert {config["name"]: config["inputs"] for config in job["driver-config-values"]["configs"]}["jarConfig"] == []
+
+
+def test_the_documented_connector_names_are_the_providers() -> None:
+    (listed,) = CONNECTOR_NAMES.findall((REFERENCE / "job-definition.md").read_text(encoding="utf-8"))
+    assert set(re.findall(r"`([a-z-]+-connector)`", listed)) == CONNECTORS
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["raw", "console-export"])
+def test_the_job_examples_are_created_on_the_emulator_through_the_operator(name: str, emulator: Any) -> None:
+    from airflow_provider_cdm.operators.cdm import CdmCreateJobOperator
+    from tests.unit.operators.helpers import task_context
+
+    example = job_examples()[name]
+    expected = load_job_definition(example)
+    created = CdmCreateJobOperator(task_id="create_job", job=example).execute(task_context())
+    assert created == expected["name"]
+    hook = CdmHook()
+    try:
+        shown = hook.get_job(created).definition()
+    finally:
+        hook.close()
+    for field in ("name", "job_type", "from-connector-name", "from-link-name", "to-connector-name", "to-link-name"):
+        assert shown[field] == expected[field], field
+    for field in ("from-config-values", "to-config-values", "driver-config-values"):
+        assert [c["name"] for c in shown[field]["configs"]] == [c["name"] for c in expected[field]["configs"]]
