@@ -135,7 +135,8 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "airflow-provider-cdm",
         "name": _INTEGRATION,
         "description": "Huawei Cloud CDM (Cloud Data Migration, DataArts Migration): create, start, "
-        "watch, stop and delete CDM jobs from Airflow; with a local CDM emulator for tests.",
+        "watch, stop and delete CDM jobs, start and stop CDM clusters, and turn CDM's own runs into asset "
+        "events from Airflow; with a local CDM emulator for tests.",
         "versions": [__version__],
         "integrations": [
             {
@@ -144,10 +145,29 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["huaweicloud"],
             }
         ],
-        "operators": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.operators.cdm"]}],
-        "sensors": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.sensors.cdm"]}],
+        "operators": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [f"{_PACKAGE}.operators.cdm", f"{_PACKAGE}.operators.cluster"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [f"{_PACKAGE}.sensors.cdm", f"{_PACKAGE}.sensors.cluster"],
+            }
+        ],
         "hooks": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.hooks.cdm"]}],
-        "triggers": [{"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.triggers.cdm"]}],
+        "triggers": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [
+                    f"{_PACKAGE}.triggers.cdm",
+                    f"{_PACKAGE}.triggers.cluster",
+                    f"{_PACKAGE}.triggers.events",
+                ],
+            }
+        ],
         "extra-links": [f"{_PACKAGE}.console.CdmConsoleLink"],
         "config": deepcopy(CONFIG),
         "connection-types": [

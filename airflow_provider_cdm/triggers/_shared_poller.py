@@ -97,10 +97,12 @@ _ENDS_A_WAIT = (Verdict.SUCCEEDED, Verdict.FAILED)
 
 @dataclasses.dataclass(frozen=True)
 class Listed:
-    """Progress from the job list: the job's status, without the details of the run."""
+    """Progress from the job list: the job's status, without the details of the run (the rows its last
+    run wrote so far, when that run is certainly the watched one)."""
 
     status: JobStatus | None
     status_text: str | None
+    rows_written: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,6 +184,8 @@ class Subscription:
             if self.rules.judge(ours, self.run) is Verdict.SUCCEEDED:
                 self.deliver(RunRead(ours, SOURCE_LIST))
                 return False
+        if last_run is not None and relation == 0:
+            listed = dataclasses.replace(listed, rows_written=last_run.rows_written)
         self.deliver(listed)
         return relation == 1 or self.ends_wait(listed.status_text)
 

@@ -477,8 +477,14 @@ class CdmJobStatusTrigger(BaseTrigger):
         return run_label(self.run_ref.job_name, submission_id, latest=self.run_ref.submission_id is None)
 
     def _log_listed(self, listed: Listed) -> None:
+        from airflow_provider_cdm.progress import progress_text
+
         label = self._label(self.run_ref.submission_id)
-        self._progress.report(listed.status_text, "%s: %s", label, listed.status_text or "no run yet")
+        if listed.status_text is None:
+            self._progress.report(None, "%s: no run yet", label)
+            return
+        text = progress_text({"status": listed.status_text, "rows_written": listed.rows_written})
+        self._progress.report(listed.status_text, "%s: %s", label, text)
 
     def _log_progress(self, submission: Submission | None, verdict: Verdict, *, source: str = "status") -> None:
         from airflow_provider_cdm.progress import progress_text

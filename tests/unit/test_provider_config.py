@@ -53,3 +53,31 @@ def test_the_declared_options_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW__CDM__CONSOLE_URL", "https://console.example.org")
     assert _shared_poller.configured_quota_share() == 0.25
     assert console.configured("console_url") == "https://console.example.org"
+
+
+# The public classes of each module the provider info lists (design.md's names).
+LISTED_CLASSES = {
+    "operators": {
+        "operators.cdm": ["CdmCreateJobOperator", "CdmStartJobOperator", "CdmCreateAndStartJobOperator"],
+        "operators.cluster": ["CdmStartClusterOperator", "CdmStopClusterOperator", "CdmRestartClusterOperator"],
+    },
+    "sensors": {"sensors.cdm": ["CdmJobStatusSensor"], "sensors.cluster": ["CdmClusterStatusSensor"]},
+    "triggers": {
+        "triggers.cdm": ["CdmJobStatusTrigger"],
+        "triggers.cluster": ["CdmClusterStatusTrigger"],
+        "triggers.events": ["CdmJobRunEventTrigger"],
+    },
+}
+
+
+@pytest.mark.parametrize("kind", sorted(LISTED_CLASSES))
+def test_the_provider_info_lists_every_module_and_each_holds_its_classes(kind: str) -> None:
+    import importlib
+
+    listed = [module for entry in get_provider_info()[kind] for module in entry["python-modules"]]
+    expected = {f"airflow_provider_cdm.{module}": names for module, names in LISTED_CLASSES[kind].items()}
+
+    assert sorted(listed) == sorted(expected)
+    for module, names in expected.items():
+        imported = importlib.import_module(module)
+        assert all(isinstance(getattr(imported, name, None), type) for name in names), (module, names)

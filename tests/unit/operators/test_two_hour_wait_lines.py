@@ -149,7 +149,7 @@ def test_the_triggers_progress_lines_are_spaced_the_same_way(
             if int(clock.now) % status_reads_every_s == 0:
                 trigger._log_progress(run, Verdict.WAITING)
             else:
-                trigger._log_listed(Listed(run.status, run.status_text))
+                trigger._log_listed(Listed(run.status, run.status_text, run.rows_written))  # ours: rows so far
             clock.sleep(10)
 
     shown = informative(lines)
@@ -161,6 +161,8 @@ def test_the_triggers_progress_lines_are_spaced_the_same_way(
         f"{label}SUCCEEDED, 100%, 1,800,000 rows written",
     ]
     with_progress = [t for t in shown if re.fullmatch(rf"{label}RUNNING, \d+(\.\d)?%, [\d,]+ rows written", t)]
+    with_rows = [t for t in shown if re.fullmatch(rf"{label}RUNNING(, \d+(\.\d)?%)?, [\d,]+ rows written", t)]
+    assert len(with_rows) == len(shown) - 2  # a job-list entry has no progress, but the rows of our run
     if status_reads_every_s == 10:
         assert len(with_progress) == len(shown) - 2
 
