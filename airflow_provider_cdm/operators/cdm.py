@@ -35,12 +35,12 @@ from airflow_provider_cdm.job_definition import (
     apply_variables,
     load_job_definition,
 )
+from airflow_provider_cdm.operators._cluster_waiting import ClusterReadyOperator
 from airflow_provider_cdm.operators._lineage import CdmLineageMixin
 from airflow_provider_cdm.operators._waiting import (
     STOP_WAIT_S,
     CdmJobFailedError,
     CdmJobTimeoutError,
-    WaitingOperator,
     bind_run,
     check_choice,
     check_hook_params,
@@ -48,6 +48,7 @@ from airflow_provider_cdm.operators._waiting import (
     describe_run,
     stop_and_settle,
 )
+from airflow_provider_cdm.progress import started_run
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -167,7 +168,7 @@ class CdmCreateJobOperator(_CdmJobOperator):
         return name
 
 
-class CdmStartJobOperator(CdmLineageMixin, WaitingOperator):
+class CdmStartJobOperator(CdmLineageMixin, ClusterReadyOperator):
     """Start an existing CDM job with variables and (by default) wait until its run ends.
 
     Returns (and pushes to XCom as ``return_value``) the run's result as JSON: ``job_name``,
@@ -190,6 +191,9 @@ class CdmStartJobOperator(CdmLineageMixin, WaitingOperator):
     :param deferrable: wait in the triggerer instead of a worker slot (default: the
         ``[operators] default_deferrable`` option). A run that ended already is not deferred.
     :param stop_on_timeout: stop the run when ``timeout`` expires (default True).
+    :param wait_for_cluster: before starting, wait until the cluster is Normal (200): one show-cluster call
+        when it is; else poll (or defer) until it is, failing on 300, 303 or 800 (default False).
+    :param cluster_timeout: seconds ``wait_for_cluster`` waits for the cluster (default 1800).
     :param success_statuses: statuses that end the wait successfully (default ``SUCCEEDED``).
     :param failure_statuses: statuses that fail the task (default ``FAILED``, ``FAILURE_ON_SUBMIT``,
         ``UNKNOWN``). A status in neither set keeps the task waiting (NEVER_EXECUTED for a bounded grace).
@@ -266,7 +270,7 @@ class CdmStartJobOperator(CdmLineageMixin, WaitingOperator):
             submission = self.hook.start_job(job_name, cluster, variables)
         except CdmJobRunningError as refusal:
             return refusal
-        self.log.info("Started CDM job %r in cluster %s: run %s", job_name, cluster, submission.submission_id)
+        self.log.info("Started CDM job %r in cluster %s: %s", job_name, cluster, started_run(submission.submission_id))
         return bind_run(submission, job_name, cluster, sent_at_ms), submission
 
     def _active_run(self, job_name: str, cluster: str) -> Submission | None:
@@ -278,7 +282,7 @@ class CdmStartJobOperator(CdmLineageMixin, WaitingOperator):
         return _with_run_variables(self.lineage_hook.get_job(job_name, cluster_id).definition(), self.variables)
 
 
-class CdmCreateAndStartJobOperator(CdmLineageMixin, WaitingOperator):
+class CdmCreateAndStartJobOperator(CdmLineageMixin, ClusterReadyOperator):
     """Create a job in one of ``clusters`` (CDM picks a running one), start it, and wait as the start operator does.
 
     Uses CDM's create-and-execute call; its result is the start operator's, with ``cluster_id`` naming
@@ -292,8 +296,8 @@ class CdmCreateAndStartJobOperator(CdmLineageMixin, WaitingOperator):
         (``en-us``, the default, or ``zh-cn``); templated.
 
     The waiting parameters (``wait_for_completion``, ``poll_interval``, ``timeout``, ``deferrable``,
-    ``stop_on_timeout``, ``success_statuses``, ``failure_statuses``), ``cdm_conn_id`` and
-    ``hook_params`` are the start operator's.
+    ``stop_on_timeout``, ``success_statuses``, ``failure_statuses``, ``wait_for_cluster`` (until any one
+    candidate is Normal), ``cluster_timeout``), ``cdm_conn_id`` and ``hook_params`` are the start operator's.
     """
 
     template_fields: Sequence[str] = ("job", "clusters", "variables", "x_language")
@@ -371,6 +375,9 @@ class CdmCreateAndStartJobOperator(CdmLineageMixin, WaitingOperator):
             return None
         self.log.info("CDM job %r exists in cluster %s with an active run: attaching to it", name, cluster)
         return bind_run(current, name, cluster), current
+
+    def cluster_candidates(self) -> list[str]:
+        return self._candidates()
 
     def _candidates(self) -> list[str]:
         if self.clusters is None:

@@ -29,6 +29,8 @@ DAG_IDS = {
     "example_cdm_failing_job",
     "example_cdm_cleanup",
     "example_cdm_one_off_copy",
+    "example_cdm_nightly_window",
+    "example_cdm_cluster_maintenance",
 }
 
 

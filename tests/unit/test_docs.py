@@ -35,8 +35,15 @@ from airflow_provider_cdm.operators.cdm import (
     CdmStartJobOperator,
     CdmStopJobOperator,
 )
+from airflow_provider_cdm.operators.cluster import (
+    CdmRestartClusterOperator,
+    CdmStartClusterOperator,
+    CdmStopClusterOperator,
+)
 from airflow_provider_cdm.sensors.cdm import CdmJobStatusSensor
+from airflow_provider_cdm.sensors.cluster import CdmClusterStatusSensor
 from airflow_provider_cdm.triggers.cdm import CdmJobStatusTrigger
+from airflow_provider_cdm.triggers.cluster import CdmClusterStatusTrigger
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = ROOT / "example_dags"
@@ -50,10 +57,13 @@ OPERATORS = (
     CdmStopJobOperator,
     CdmDeleteJobOperator,
 )
-TASKS = (*OPERATORS, CdmJobStatusSensor)
+CLUSTER_OPERATORS = (CdmStartClusterOperator, CdmStopClusterOperator, CdmRestartClusterOperator)
+SENSORS = (CdmJobStatusSensor, CdmClusterStatusSensor)
+TASKS = (*OPERATORS, *CLUSTER_OPERATORS, *SENSORS)
 # Each documented class, and the page holding its "## ClassName" section.
 PAGES: dict[type, str] = {
     **dict.fromkeys(OPERATORS, "operators.md"),
+    **dict.fromkeys((*CLUSTER_OPERATORS, CdmClusterStatusSensor, CdmClusterStatusTrigger), "clusters.md"),
     CdmJobStatusSensor: "sensor.md",
     CdmJobStatusTrigger: "trigger.md",
     CdmHook: "hook.md",
@@ -237,15 +247,16 @@ def test_the_templated_column_matches_template_fields(cls: Any) -> None:
     assert set(cls.template_fields) <= set(rows), f"{cls.__name__}: templated fields not documented"
 
 
-def test_the_sensor_documents_the_base_parameters_it_relies_on() -> None:
-    rows = documented(CdmJobStatusSensor)
+@pytest.mark.parametrize("cls", SENSORS, ids=lambda cls: cls.__name__)
+def test_the_sensors_document_the_base_parameters_they_rely_on(cls: Any) -> None:
+    rows = documented(cls)
     missing = [name for name in SENSOR_BASE_PARAMETERS if name not in rows]
-    assert not missing, f"CdmJobStatusSensor: base sensor parameters missing: {missing}"
+    assert not missing, f"{cls.__name__}: base sensor parameters missing: {missing}"
 
 
 def test_no_documented_parameter_is_unknown_to_the_code() -> None:
     for cls, page in PAGES.items():
-        known = set(own_parameters(cls)) | (set(SENSOR_BASE_PARAMETERS) if cls is CdmJobStatusSensor else set())
+        known = set(own_parameters(cls)) | (set(SENSOR_BASE_PARAMETERS) if cls in SENSORS else set())
         extra = sorted(set(documented(cls)) - known)
         assert not extra, f"{cls.__name__}: {page} documents parameters the code does not take: {extra}"
 
