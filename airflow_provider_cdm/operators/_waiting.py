@@ -29,6 +29,7 @@ from airflow_provider_cdm.client.models import Submission
 from airflow_provider_cdm.client.runs import EVENT_STATUSES, RunRef, StatusRules, Verdict
 from airflow_provider_cdm.client.settings import settings_keywords
 from airflow_provider_cdm.hooks.cdm import CdmHook
+from airflow_provider_cdm.operators._outlets import record_outlet_extras
 from airflow_provider_cdm.progress import ProgressLog, outcome_text, progress_text, run_label
 
 if TYPE_CHECKING:
@@ -520,7 +521,7 @@ class WaitingOperator(BaseOperator):
         self.log.info("%s: %s", describe_run(run), progress_text(current))
         if not self.wait_for_completion:
             self.run_result = run_result(run, current or {"status": None})
-            return self.run_result
+            return record_outlet_extras(context, self, self.run_result, waited=False)
         follower = RunFollower(run, self.rules)
         if self.deferrable:
             learn_options(self.hook, follower, submission)
@@ -557,7 +558,7 @@ class WaitingOperator(BaseOperator):
         note_run_id(context, run, self.run_ref.submission_id)
         if succeeded is None:
             raise self.give_up(self.run_ref, time.monotonic() - started)
-        return self.succeeded(self.run_ref, succeeded.to_json())
+        return record_outlet_extras(context, self, self.succeeded(self.run_ref, succeeded.to_json()), waited=True)
 
     def learn_run_id(self, run: RunRef, submission: Submission) -> tuple[RunRef, Submission]:
         """A start answer without a submission id (sparse: cdm-dialects.md row 12) of a task that does not
@@ -593,7 +594,7 @@ class WaitingOperator(BaseOperator):
             self.run_ref = RunRef.from_json(checked["followed"])
         note_run_id(context, expected, (submission or {}).get("submission_id"))
         if status == "success":
-            return self.succeeded(expected, submission)
+            return record_outlet_extras(context, self, self.succeeded(expected, submission), waited=True)
         if status == "failed":
             raise failed(expected, submission, self.log, checked["message"])
         if status == "timeout":

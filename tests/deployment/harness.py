@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_cdm.emulator.testing import EmulatorProcess, run_emulator
+from tests.deployment.asset_watch import AssetWatchResult, run_asset_watch
 
 DAG_FILE = Path(__file__).with_name("cdm_deployment_dag.py")
 DAG_ID = "cdm_deployment"
@@ -108,6 +109,8 @@ class DeploymentSpec:
     parallelism: int = 24  # [core] parallelism and the DAG's max_active_tasks
     seed: int = 20261201
     run_timeout_s: float = 360.0  # the DAG run must end within this, else the result says "running"
+    # After the DAG run, in the same deployment: CDM-scheduled runs as asset events (asset_watch.py)
+    asset_watch: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> DeploymentSpec:
@@ -217,6 +220,7 @@ class DeploymentResult:
     # each of them attributed from loop_watch.py's records (LoopBlock.cause)
     loop_blocks: list[LoopBlock] = field(default_factory=list)
     loop_watched: list[str] = field(default_factory=list)  # the triggerers loop_watch.py watched
+    asset_watch: AssetWatchResult | None = None  # the asset-watch scenario's outcome (spec.asset_watch)
 
     @property
     def expected_dag_run_state(self) -> str:
@@ -751,8 +755,20 @@ def _write_dag(dags: Path, spec: DeploymentSpec, jobs: list[PlannedJob]) -> None
     (dags / DAG_FILE.name).with_suffix(".json").write_text(json.dumps(body, indent=1))
 
 
+_DEPLOYMENTS: dict[tuple[DeploymentSpec, bool], DeploymentResult] = {}
+
+
 def run_deployment(spec: DeploymentSpec, *, keep_dir: bool = False) -> DeploymentResult:
-    """Run the DAG once on a fresh deployment and collect the outcome (see the module docstring).
+    """The deployment of ``spec``, run once per test session: every test module of the deployment reads it."""
+    key = (spec, keep_dir)
+    if key not in _DEPLOYMENTS:
+        _DEPLOYMENTS[key] = _deploy(spec, keep_dir=keep_dir)
+    return _DEPLOYMENTS[key]
+
+
+def _deploy(spec: DeploymentSpec, *, keep_dir: bool = False) -> DeploymentResult:
+    """Run the DAG once on a fresh deployment and collect the outcome (see the module docstring); then,
+    with ``spec.asset_watch``, the asset-watch scenario in the same deployment (``asset_watch.py``).
 
     ``keep_dir`` leaves the temporary dir (Airflow home, logs, PostgreSQL data) for a post-mortem; its
     path is printed on stderr.
@@ -838,6 +854,33 @@ def run_deployment(spec: DeploymentSpec, *, keep_dir: bool = False) -> Deploymen
                 RUN_ID,
             )
             triggers_left = _triggers_left(db)
+            asset_watch_result = None
+            if spec.asset_watch:  # after the count: its watcher's trigger lives as long as its DAG
+
+                def kill_triggerers() -> None:
+                    for process in triggerers:
+                        processes.kill9(process)
+
+                def start_triggerers() -> None:
+                    for i in range(len(triggerers)):
+                        name = f"triggerer-asset-watch-{len(leaders)}"
+                        triggerers[i] = processes.start(name, watched_triggerer, triggerer_env)
+                        leaders[triggerers[i].pid] = name
+
+                def restart_triggerers() -> None:
+                    kill_triggerers()
+                    start_triggerers()
+
+                watch_began = time.monotonic()
+                asset_watch_result = run_asset_watch(
+                    emulator=emulator,
+                    db=db,
+                    dags=dags,
+                    restart_triggerer=restart_triggerers,
+                    kill_triggerer=kill_triggerers,
+                    start_triggerer=start_triggerers,
+                )
+                timings["asset watch"] = time.monotonic() - watch_began
             emulator_state = emulator.state()
             stats = emulator.stats()
             logs = read_task_logs(home / "logs")
@@ -864,6 +907,7 @@ def run_deployment(spec: DeploymentSpec, *, keep_dir: bool = False) -> Deploymen
             loop_blocked=[(name, seconds) for name, _, seconds in warnings],
             loop_blocks=loop_blocks,
             loop_watched=loop_watched(watch_records),
+            asset_watch=asset_watch_result,
             scheduler_races=sorted(
                 {
                     (race["task"], int(race["index"] or -1))
