@@ -53,6 +53,7 @@ with DAG(
     schedule="0 1 * * *",
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    max_active_runs=1,  # one window at a time: a second run's teardown would stop the cluster under the first's copies
     default_args={"retries": 0, "poll_interval": POLL_INTERVAL, "deferrable": DEFERRABLE},
     tags=["example", "cdm"],
     doc_md=__doc__,

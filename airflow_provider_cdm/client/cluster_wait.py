@@ -33,6 +33,34 @@ _STATUS_EXPECTED = (
 )
 
 
+class Step(str, enum.Enum):
+    """What a cluster task does next, given the cluster's status (:func:`next_step`)."""
+
+    DONE = "done"  # the cluster is where the action takes it: nothing to send
+    WAIT = "wait"  # it is on its way there: wait for it
+    SEND = "send"  # the action can be sent now
+    SETTLE = "settle"  # on its way somewhere else (920 for a stop, 910 or 500 for a start): wait, then decide again
+    FAIL = "fail"  # no action gets it anywhere (300, 303, 800), or a status this provider does not know
+
+
+def next_step(action: ClusterAction, status: ClusterStatus | None, *, sent: bool = False) -> Step:
+    """The one rule of idempotency: there already, on its way, can be sent, must settle first, or cannot.
+
+    ``sent``: this task's restart was taken (a restart under way is then its own, not one to settle).
+    """
+    rule = action.rule
+    if status is None or status in ACTION_FAILURES:
+        return Step.FAIL
+    restart = action is ClusterAction.RESTART
+    if not restart and rule.reached(status):
+        return Step.DONE
+    if rule.under_way(status):
+        return Step.WAIT if sent or not restart else Step.SETTLE
+    if status.is_transitional:
+        return Step.SETTLE
+    return Step.SEND if status in rule.accepted_from else Step.FAIL
+
+
 class ClusterVerdict(str, enum.Enum):
     DONE = "done"
     WAITING = "waiting"
@@ -121,6 +149,12 @@ class ClusterWait:
             must_pass=restart,
             pass_by=sent_at + max(0.0, delay_s) + RESTART_SETTLE_S if restart and sent_at is not None else None,
         )
+
+    @classmethod
+    def settled(cls) -> ClusterWait:
+        """Until the cluster is Normal (200) or Stopped (900), whichever: what a task waits for before it decides
+        on its action when another one is under way (a stop meeting a start); fails on 300, 303 and 800."""
+        return cls(targets=frozenset({ClusterStatus.NORMAL, ClusterStatus.STOPPED}), failures=ACTION_FAILURES)
 
     @classmethod
     def running(cls) -> ClusterWait:
@@ -252,8 +286,10 @@ __all__ = [
     "ClusterDecision",
     "ClusterVerdict",
     "ClusterWait",
+    "Step",
     "cluster_words",
     "judge_any",
+    "next_step",
     "parse_cluster_status",
     "parse_cluster_statuses",
     "status_words",

@@ -10,6 +10,7 @@ one (httpx) send the same specs.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -282,7 +283,7 @@ def _choice(setting: str, value: object, allowed: Sequence[str]) -> str:
 def _whole_seconds(setting: str, value: object, *, minimum: int) -> int:
     """Whole seconds (an int, or a float or numeric string without a fraction), at least ``minimum``."""
     number: object = value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
         number = int(value.strip())
     elif isinstance(value, float) and value.is_integer():
         number = int(value)

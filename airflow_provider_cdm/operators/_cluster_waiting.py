@@ -25,7 +25,7 @@ from airflow_provider_cdm.client.cluster_wait import (
     judge_any,
     status_words,
 )
-from airflow_provider_cdm.client.exceptions import CdmApiError
+from airflow_provider_cdm.client.exceptions import CdmApiError, CdmConfigError
 from airflow_provider_cdm.client.models import Cluster
 from airflow_provider_cdm.hooks.cdm import CdmHook
 from airflow_provider_cdm.operators._waiting import (
@@ -164,6 +164,31 @@ def poll_clusters(
         read = True
 
 
+def read_cluster(
+    hook: CdmHook,
+    cluster_id: str,
+    *,
+    deadline: float,
+    poll_interval: float,
+    log: Log,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Cluster | None:
+    """The cluster, read again after each transient failure (throttling included) until ``deadline`` (on
+    ``clock``), then None: a read that fails for a while costs the task time, never the task."""
+    while True:
+        try:
+            return hook.get_cluster(cluster_id)
+        except CdmApiError as err:
+            if not err.transient:
+                raise
+            remaining = deadline - clock()
+            if remaining <= 0:
+                return None
+            unreadable(log, f"cluster {cluster_id}", err, "reading it again")
+            sleep(min(poll_interval, remaining))
+
+
 def timeout_words(what: str, last: Mapping[str, Cluster] | Sequence[Mapping[str, Any]], limit: str) -> str:
     """``cluster X was still Starting (920) ...`` for the error of a wait that timed out."""
     seen = list(last.values()) if isinstance(last, Mapping) else list(last)
@@ -259,6 +284,8 @@ class ClusterReadyOperator(WaitingOperator):
         self, *, wait_for_cluster: bool = False, cluster_timeout: float = CLUSTER_TIMEOUT_S, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
+        if not isinstance(wait_for_cluster, bool):
+            raise CdmConfigError("wait_for_cluster", f"got {wait_for_cluster!r}", "True or False")
         self.wait_for_cluster = wait_for_cluster
         self.cluster_timeout = check_seconds("cluster_timeout", cluster_timeout)
 
@@ -281,7 +308,14 @@ class ClusterReadyOperator(WaitingOperator):
     def _await_cluster(self, context: Context) -> None:
         candidates = self.cluster_candidates()
         wait = ClusterWait.running()
-        first = {cluster_id: self.hook.get_cluster(cluster_id) for cluster_id in candidates}
+        first: dict[str, Cluster] = {}
+        for cluster_id in candidates:  # a read failing for now is read again by the wait below
+            try:
+                first[cluster_id] = self.hook.get_cluster(cluster_id)
+            except CdmApiError as err:
+                if not err.transient:
+                    raise
+                unreadable(self.log, f"cluster {cluster_id}", err, "reading it again while waiting")
         running = [cluster for cluster in first.values() if cluster.status is ClusterStatus.NORMAL]
         if running:
             self.log.debug("%s is Normal (200): starting the job", describe(running[0]))
@@ -289,11 +323,11 @@ class ClusterReadyOperator(WaitingOperator):
         limit = f"cluster_timeout {self.cluster_timeout:g} s"
         if self.deferrable:
             decisions = [wait.judge(c.status, cluster=describe(c), raw=c.raw.get("status")) for c in first.values()]
-            verdict, _, words = judge_any(decisions)
-            if verdict is ClusterVerdict.FAILED:
+            verdict, _, words = judge_any(decisions) if decisions else (ClusterVerdict.WAITING, None, "")
+            if verdict is ClusterVerdict.FAILED and len(first) == len(candidates):
                 self.log.error("%s", words)
                 raise CdmClusterFailedError(words, cluster=next(iter(first.values())).to_json())
-            self.log.info("%s; the job starts once it is Normal (200)", words)
+            self.log.info("%s; the job starts once it is Normal (200)", words or "the cluster could not be read yet")
             self.defer(
                 trigger=make_cluster_trigger(
                     candidates,

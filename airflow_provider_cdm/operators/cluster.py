@@ -21,8 +21,9 @@ from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, 
 
 from airflow_provider_cdm.api.cluster_actions import ClusterAction
 from airflow_provider_cdm.api.errors import ErrorKind
+from airflow_provider_cdm.api.statuses import ClusterStatus
 from airflow_provider_cdm.client import operations as ops
-from airflow_provider_cdm.client.cluster_wait import ClusterVerdict, ClusterWait
+from airflow_provider_cdm.client.cluster_wait import ClusterVerdict, ClusterWait, Step, next_step
 from airflow_provider_cdm.client.exceptions import CdmApiError
 from airflow_provider_cdm.client.models import Cluster
 from airflow_provider_cdm.hooks.cdm import CdmHook
@@ -36,10 +37,11 @@ from airflow_provider_cdm.operators._cluster_waiting import (
     make_cluster_trigger,
     poll_clusters,
     raise_for_event,
+    read_cluster,
     shown_status,
     timeout_words,
 )
-from airflow_provider_cdm.operators._waiting import check_hook_params, check_seconds, unreadable
+from airflow_provider_cdm.operators._waiting import check_hook_params, check_seconds
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -55,6 +57,9 @@ __all__ = [
 # What a deferred task needs back when it resumes (dag.test() passes no kwargs back): pushed before deferring.
 ACTION_KEY = "cdm_cluster_action"
 DEFAULT_TIMEOUT_S = 30 * 60.0
+# After a failed send, how long the cluster is watched for the action's effect before it is sent again (or
+# the refusal stands): at least three polls. Huawei's Terraform provider waits 10 s before its first read.
+SETTLE_WINDOW_S = 30.0
 _CHECKED_ID = "cluster"  # a placeholder id: the parameters are checked by the very call spec the hook sends
 
 
@@ -102,114 +107,238 @@ class _CdmClusterOperator(BaseOperator):
         return self.action.value
 
     def execute(self, context: Context) -> dict[str, Any]:
-        started, started_at = time.monotonic(), time.time()  # the timeout counts from here
+        return self._act(context, started_at=time.time())  # the timeout counts from here, across deferrals
+
+    def _act(self, context: Context, *, started_at: float) -> dict[str, Any]:
+        """Read the cluster, then per :func:`next_step`: done, wait, send, or let another action settle first.
+
+        A failed send is never taken for a refusal by itself: the cluster is watched for a while
+        (:meth:`_after_failed_send`) for the action's effect (CDM shows a new status with a lag), then the
+        action is sent again when the failure says nothing reached CDM or the answer was lost, or the task
+        fails with CDM's refusal. Transient read failures cost time until the timeout, never the task.
+        """
         cluster_id = self.hook.resolve_cluster_id(self.cluster_id)
-        rule = self.action.rule
-        restart = self.action is ClusterAction.RESTART
-        cluster = self.hook.get_cluster(cluster_id)
+        deadline = time.monotonic() + max(0.0, started_at + self.timeout - time.time())
+        cluster = self._read(cluster_id, deadline)
         self.log.info("%s is %s", describe(cluster), shown_status(cluster))
-        first: Cluster | None = cluster
         sent, job_ids, sent_at = False, [], None
-        self._fail_if_failed(cluster)
-        if not restart and rule.reached(cluster.status):
-            self.log.info("%s is %s already: no %s sent", describe(cluster), shown_status(cluster), self.verb)
-            return cluster_result(cluster, action=self.verb, waited_s=0.0, sent=False, job_ids=[])
-        if not restart and rule.under_way(cluster.status):
-            self.log.info("%s is on its way already: waiting for it (no %s sent)", describe(cluster), self.verb)
-        else:
-            sent_at = time.time()
+        while True:
+            step = next_step(self.action, cluster.status, sent=sent)
+            if step is Step.FAIL:
+                self._fail_for(cluster)
+            if step is Step.DONE:
+                self.log.info("%s is %s already: no %s sent", describe(cluster), shown_status(cluster), self.verb)
+                return cluster_result(cluster, action=self.verb, waited_s=0.0, sent=False, job_ids=[])
+            if step is Step.WAIT:
+                self.log.info("%s is on its way already: waiting for it (no %s sent)", describe(cluster), self.verb)
+                break
+            if step is Step.SETTLE:
+                self.log.info(
+                    "%s is %s: waiting for that to end before the %s",
+                    describe(cluster),
+                    shown_status(cluster),
+                    self.verb,
+                )
+                cluster = self._settle(context, cluster_id, cluster, started_at, deadline)
+                continue
             try:
+                sent_at = time.time()
                 job_ids = self.send(cluster_id)
-                sent = True
-                self.log.info("Asked CDM to %s %s (CDM's action id(s): %s)", self.verb, describe(cluster), job_ids)
-                first = self._read_after_send(cluster_id)
             except CdmApiError as err:
-                if err.kind in (ErrorKind.AUTH, ErrorKind.THROTTLED):
+                if err.kind is ErrorKind.AUTH:
                     raise
-                first = self._after_refusal(cluster_id, err)
+                cluster, taken = self._after_failed_send(cluster_id, cluster, err, deadline)
+                if taken:  # by CDM for this task (a lost answer), or another task's identical action
+                    sent = self.action is ClusterAction.RESTART  # a restart's wait must then see it restart
+                    break
+                continue  # nothing reached CDM, or its answer was lost and nothing changed: decide again
+            sent = True
+            self.log.info("Asked CDM to %s %s (CDM's action id(s): %s)", self.verb, describe(cluster), job_ids)
+            cluster = self._read(cluster_id, deadline)
+            break
+        return self._await(context, cluster_id, cluster, started_at, deadline, sent, sent_at, job_ids)
+
+    def _await(
+        self,
+        context: Context,
+        cluster_id: str,
+        first: Cluster,
+        started_at: float,
+        deadline: float,
+        sent: bool,
+        sent_at: float | None,
+        job_ids: list[str],
+    ) -> dict[str, Any]:
+        """Wait (poll or defer) for the action's target, ``first`` being the last answer read."""
         wait = ClusterWait.for_action(self.action, sent_at=sent_at if sent else None, delay_s=self.delay_s())
-        if sent and first is not None and wait.passes(first.status):
+        if sent and ClusterWait.passes(first.status):
             wait = ClusterWait.for_action(self.action)  # seen on its way: a restart's 200 now means it is back
         if not self.wait_for_completion:
-            now = first or self.hook.get_cluster(cluster_id)  # after the action: what it began (920, 910, 500)
-            self.log.info("%s is %s: not waiting (wait_for_completion=False)", describe(now), shown_status(now))
-            return cluster_result(now, action=self.verb, waited_s=0.0, sent=sent, job_ids=job_ids)
-        if first is not None:  # read already: there (a refused start whose cluster another task started)?
-            decision = wait.judge(first.status, cluster=describe(first), raw=first.raw.get("status"))
-            if decision.verdict is ClusterVerdict.DONE:
-                self.log.info("%s", decision.message)
-                waited = time.monotonic() - started
-                return cluster_result(first, action=self.verb, waited_s=waited, sent=sent, job_ids=job_ids)
+            self.log.info("%s is %s: not waiting (wait_for_completion=False)", describe(first), shown_status(first))
+            return cluster_result(first, action=self.verb, waited_s=0.0, sent=sent, job_ids=job_ids)
+        decision = wait.judge(first.status, cluster=describe(first), raw=first.raw.get("status"))
+        if decision.verdict is ClusterVerdict.DONE:
+            self.log.info("%s", decision.message)
+            return cluster_result(
+                first, action=self.verb, waited_s=elapsed_since(started_at), sent=sent, job_ids=job_ids
+            )
         if self.deferrable:
             state = {"cluster_id": cluster_id, "started_at": started_at, "sent": sent, "job_ids": job_ids}
-            context["ti"].xcom_push(key=ACTION_KEY, value=state)
-            self.defer(
-                trigger=make_cluster_trigger(
-                    [cluster_id],
-                    wait,
-                    end_time=started_at + self.timeout,
-                    poll_interval=self.poll_interval,
-                    cdm_conn_id=self.cdm_conn_id,
-                    hook_params=self.hook_params,
-                ),
-                method_name="execute_complete",
-                kwargs=state,
-            )
+            self._defer_on(context, cluster_id, wait, started_at, state, "execute_complete")
         outcome = poll_clusters(
             self.hook,
             [cluster_id],
             wait,
             poll_interval=self.poll_interval,
-            deadline=started + self.timeout,
+            deadline=deadline,
             log=self.log,
-            first={cluster_id: first} if first is not None else None,
+            first={cluster_id: first},
+        )
+        if outcome.cluster is None:
+            message = timeout_words(self._gave_up(first), outcome.last, f"timeout {self.timeout:g} s")
+            self.log.error("%s", message)
+            raise CdmClusterTimeoutError(message)
+        return cluster_result(
+            outcome.cluster, action=self.verb, waited_s=elapsed_since(started_at), sent=sent, job_ids=job_ids
+        )
+
+    def _defer_on(
+        self,
+        context: Context,
+        cluster_id: str,
+        wait: ClusterWait,
+        started_at: float,
+        state: dict[str, Any],
+        method: str,
+    ) -> None:
+        context["ti"].xcom_push(key=ACTION_KEY, value=state)  # dag.test() resumes without the kwargs
+        self.defer(
+            trigger=make_cluster_trigger(
+                [cluster_id],
+                wait,
+                end_time=started_at + self.timeout,
+                poll_interval=self.poll_interval,
+                cdm_conn_id=self.cdm_conn_id,
+                hook_params=self.hook_params,
+            ),
+            method_name=method,
+            kwargs=state,
+        )
+
+    def _read(self, cluster_id: str, deadline: float) -> Cluster:
+        """The cluster, however long transient failures last, until the timeout (then the timeout error)."""
+        cluster = read_cluster(self.hook, cluster_id, deadline=deadline, poll_interval=self.poll_interval, log=self.log)
+        if cluster is None:
+            message = f"{self._gave_up_on(cluster_id)}: the cluster could not be read before timeout {self.timeout:g} s"
+            self.log.error("%s", message)
+            raise CdmClusterTimeoutError(message)
+        return cluster
+
+    def _settle(
+        self, context: Context, cluster_id: str, cluster: Cluster, started_at: float, deadline: float
+    ) -> Cluster:
+        """Wait until another action under way ends (Normal or Stopped); deferred, the task resumes in
+        :meth:`execute_after_settle` and decides again."""
+        wait = ClusterWait.settled()
+        if self.deferrable:
+            state = {"cluster_id": cluster_id, "started_at": started_at, "sent": False, "job_ids": []}
+            self._defer_on(context, cluster_id, wait, started_at, state, "execute_after_settle")
+        outcome = poll_clusters(
+            self.hook,
+            [cluster_id],
+            wait,
+            poll_interval=self.poll_interval,
+            deadline=deadline,
+            log=self.log,
+            first={cluster_id: cluster},
         )
         if outcome.cluster is None:
             message = timeout_words(self._gave_up(cluster), outcome.last, f"timeout {self.timeout:g} s")
             self.log.error("%s", message)
             raise CdmClusterTimeoutError(message)
-        return cluster_result(
-            outcome.cluster, action=self.verb, waited_s=time.monotonic() - started, sent=sent, job_ids=job_ids
-        )
+        return outcome.cluster
 
-    def _read_after_send(self, cluster_id: str) -> Cluster | None:
-        """The cluster right after the action (what the result shows without waiting, and what a wait judges
-        first: a restart seen restarting here needs no settling time); None when it is unreadable just now."""
-        try:
-            return self.hook.get_cluster(cluster_id)
-        except CdmApiError as err:
-            if not err.transient:
-                raise
-            unreadable(self.log, f"cluster {cluster_id}", err, "reading it again while waiting")
-            return None
+    def _after_failed_send(
+        self, cluster_id: str, before: Cluster, err: CdmApiError, deadline: float
+    ) -> tuple[Cluster, bool]:
+        """After the action failed: watch the cluster for its effect for a while (CDM shows a new status with
+        a lag; another task's action may have been taken). Returns the last answer and whether the action (or
+        an identical one) was taken. Raises when CDM refused it and nothing changed."""
+        refused = not err.transient
+        reason = f"CDM refused the {self.verb} ({err})" if refused else f"CDM did not answer the {self.verb} ({err})"
+        window = max(3 * self.poll_interval, SETTLE_WINDOW_S)
+        until = min(deadline, time.monotonic() + window)
+        self.log.info("%s: watching %s for up to %.0f s for it to take effect", reason, describe(before), window)
+        cluster = before
+        while True:
+            if self._taken(cluster, before):
+                self.log.info("%s is %s: the %s was taken", describe(cluster), shown_status(cluster), self.verb)
+                return cluster, True
+            step = next_step(self.action, cluster.status)
+            if step is not Step.SEND and cluster is not before:
+                return cluster, False  # something else changed it: decide again
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                break
+            time.sleep(min(self.poll_interval, remaining))
+            cluster = (
+                read_cluster(self.hook, cluster_id, deadline=until, poll_interval=self.poll_interval, log=self.log)
+                or cluster
+            )
+        if time.monotonic() >= deadline:
+            message = f"{self._gave_up(cluster)}: {reason}, and timeout {self.timeout:g} s ran out"
+            self.log.error("%s", message)
+            raise CdmClusterTimeoutError(message)
+        if refused:
+            message = f"{reason}; {describe(cluster)} is still {shown_status(cluster)}"
+            self.log.error("%s", message)
+            raise AirflowException(message) from err
+        self.log.info("%s is still %s: sending the %s again", describe(cluster), shown_status(cluster), self.verb)
+        return cluster, False
 
-    def _fail_if_failed(self, cluster: Cluster) -> None:
-        """A failed, never created or frozen cluster: no action gets it anywhere."""
+    def _taken(self, cluster: Cluster, before: Cluster) -> bool:
+        """The action shows its effect: on its way or (but for a restart) there; a restart also by CDM's
+        ``actions`` (REBOOTING during its delay)."""
+        rule = self.action.rule
+        if self.action is ClusterAction.RESTART:
+            return cluster is not before and self._shows_restart(cluster)
+        return rule.under_way(cluster.status) or rule.reached(cluster.status)
+
+    @staticmethod
+    def _shows_restart(cluster: Cluster) -> bool:
+        """Restarting (500), or Normal with CDM's ``actions`` saying a restart is coming (its delay)."""
+        actions = cluster.raw.get("actions")
+        return cluster.status is ClusterStatus.RESTARTING or bool(actions and actions != "[]")
+
+    def _fail_for(self, cluster: Cluster) -> None:
+        """A failed, never created or frozen cluster (no action gets it anywhere), or one in a status the action
+        cannot start from."""
         decision = ClusterWait.running().judge(cluster.status, cluster=describe(cluster), raw=cluster.raw.get("status"))
         if decision.verdict is ClusterVerdict.FAILED:
             message = f"{decision.message} (no {self.verb} sent)"
-            self.log.error("%s", message)
-            raise CdmClusterFailedError(message, cluster=cluster.to_json())
-
-    def _after_refusal(self, cluster_id: str, err: CdmApiError) -> Cluster:
-        """CDM refused the action (or its answer was lost): read the cluster; on its way (or, but for a restart,
-        there already) it is waited for, else the task fails saying the cluster's status."""
-        again = self.hook.get_cluster(cluster_id)
-        rule = self.action.rule
-        there = self.action is not ClusterAction.RESTART and rule.reached(again.status)
-        if there or rule.under_way(again.status):
-            self.log.info(
-                "CDM did not take the %s of %s (%s), but it is %s: waiting for it",
-                self.verb,
-                describe(again),
-                err,
-                shown_status(again),
-            )
-            return again
-        self._fail_if_failed(again)
-        message = f"CDM refused to {self.verb} {describe(again)}, which is {shown_status(again)}: {err}"
+        else:
+            message = f"cannot {self.verb} {describe(cluster)}, which is {shown_status(cluster)} (no {self.verb} sent)"
         self.log.error("%s", message)
-        raise AirflowException(message) from err
+        raise CdmClusterFailedError(message, cluster=cluster.to_json())
+
+    def _gave_up_on(self, cluster_id: str) -> str:
+        return f"gave up waiting for cluster {cluster_id} to {self.verb}"
+
+    def execute_after_settle(
+        self, context: Context, event: dict[str, Any] | None = None, cluster_id: str | None = None, **state: Any
+    ) -> dict[str, Any]:
+        """Resume after another action under way ended: check the event, then decide again (the timeout still
+        counts from the task's start)."""
+        if cluster_id is None:
+            ti = context["ti"]
+            state = ti.xcom_pull(task_ids=ti.task_id, key=ACTION_KEY, map_indexes=ti.map_index) or {}
+            cluster_id = state.get("cluster_id")
+        if not isinstance(cluster_id, str) or not cluster_id:
+            cluster_id = self.hook.resolve_cluster_id(self.cluster_id)
+        checked = check_cluster_event(event, [cluster_id])
+        raise_for_event(checked, self._gave_up_on(cluster_id), f"timeout {self.timeout:g} s", self.log)
+        started_at = state.get("started_at")
+        return self._act(context, started_at=float(started_at) if isinstance(started_at, (int, float)) else time.time())
 
     def _gave_up(self, cluster: Cluster) -> str:
         return f"gave up waiting for {describe(cluster)} to {self.verb}"
@@ -279,7 +408,8 @@ class CdmStopClusterOperator(_CdmClusterOperator):
 
     :param stop_mode: ``"IMMEDIATELY"`` (default: active runs fail) or ``"GRACEFULLY"`` (CDM waits for them
         up to ``delay_time`` seconds).
-    :param delay_time: seconds a graceful stop waits; -1 (default): no delay.
+    :param delay_time: the most seconds a graceful stop lets active runs go on; -1 (default): as long as they
+        take (an IMMEDIATELY stop ignores it).
 
     The other parameters are :class:`CdmStartClusterOperator`'s.
     """

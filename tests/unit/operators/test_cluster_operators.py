@@ -13,7 +13,7 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowException, TaskDeferred
 
 from airflow_provider_cdm.client.auth import TOKEN_CACHE
-from airflow_provider_cdm.client.exceptions import CdmAuthError, CdmConfigError
+from airflow_provider_cdm.client.exceptions import CdmApiError, CdmAuthError, CdmConfigError
 from airflow_provider_cdm.client.rate_limit import reset_shared_limiters
 from airflow_provider_cdm.emulator.testing import EmulatorThread, emulator_in_thread
 from airflow_provider_cdm.hooks.cdm import CdmHook
@@ -95,14 +95,57 @@ def test_a_refused_action_reads_the_cluster_again_and_waits_when_it_is_on_its_wa
     assert emu.stats()["requests"]["cluster_action"] == {"200": 1, "400": 1}
 
 
-def test_a_refused_action_fails_saying_the_clusters_status(emu: EmulatorThread) -> None:
-    emu.script_cluster(RUNNING, "ok", duration_s=5)
-    CdmHook().stop_cluster(RUNNING)  # 910 for 5 s
+def test_a_refused_action_fails_with_cdms_words_once_nothing_changed(
+    emu: EmulatorThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CDM refuses the start of a stopped cluster and the cluster shows no effect within the settle window."""
+    from airflow_provider_cdm.operators import cluster as cluster_module
+
+    monkeypatch.setattr(cluster_module, "SETTLE_WINDOW_S", 0.3)
+    with pytest.raises(CdmApiError) as refusal:
+        CdmHook().stop_cluster(STOPPED)  # a real refusal (Cdm.0401), to be CDM's answer to the start
+    operator = CdmStartClusterOperator(task_id="start", cluster_id=STOPPED, **FAST)
+
+    def refused(cluster_id: str | None = None) -> list[str]:
+        raise refusal.value
+
+    monkeypatch.setattr(operator.hook, "start_cluster", refused)
     with pytest.raises(AirflowException) as caught:
-        CdmStartClusterOperator(task_id="start", cluster_id=RUNNING, **FAST).execute(task_context())
+        operator.execute(task_context())
     message = str(caught.value)
-    assert message.startswith(f"CDM refused to start cluster cdm-emulator-1 ({RUNNING}), which is Stopping (910): ")
-    assert "Cdm.0401" in message
+    assert message.startswith("CDM refused the start (Cdm.0401: ")
+    assert message.endswith(f"cluster cdm-emulator-stopped ({STOPPED}) is still Stopped (900)")
+    assert emu.cluster(STOPPED)["status"] == "900"
+
+
+def test_a_start_of_a_stopping_cluster_waits_for_the_stop_then_starts(emu: EmulatorThread) -> None:
+    emu.script_cluster(RUNNING, "ok", duration_s=1)
+    CdmHook().stop_cluster(RUNNING)  # 910 for 1 s
+    result = CdmStartClusterOperator(task_id="start", cluster_id=RUNNING, **FAST).execute(task_context())
+    assert (result["status"], result["action_sent"]) == ("200", True)
+    assert emu.stats()["requests"]["cluster_action"] == {"200": 2}  # our stop, then the task's start: no refusal
+
+
+def test_a_lost_answer_to_the_start_is_sent_again_when_nothing_changed(
+    emu: EmulatorThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start fails without an answer (an outage) and the cluster stays Stopped: it is sent again."""
+    from airflow_provider_cdm.operators import cluster as cluster_module
+
+    monkeypatch.setattr(cluster_module, "SETTLE_WINDOW_S", 0.3)
+    operator = CdmStartClusterOperator(task_id="start", cluster_id=STOPPED, **FAST)
+    real_start, calls = operator.hook.start_cluster, []
+
+    def outage_once(cluster_id: str | None = None) -> list[str]:
+        calls.append(cluster_id)
+        if len(calls) == 1:
+            raise CdmApiError("connection reset by peer", http_status=None)
+        return real_start(cluster_id)
+
+    monkeypatch.setattr(operator.hook, "start_cluster", outage_once)
+    result = operator.execute(task_context())
+    assert (result["status"], len(calls)) == ("200", 2)
+    assert emu.stats()["requests"]["cluster_action"] == {"200": 1}
 
 
 def test_a_scripted_failure_fails_the_task_in_plain_words(emu: EmulatorThread) -> None:
@@ -261,3 +304,31 @@ def test_a_deferred_restart_seen_restarting_needs_no_settling_time(emu: Emulator
     wait = deferred.value.trigger.serialize()[1]["wait"]
     assert wait["must_pass"] is True and started + 5 + 60 <= wait["pass_by"] <= time.time() + 5 + 60
     assert emu.cluster(RUNNING)["status"] == "200"  # the restart has not begun
+
+
+def test_a_stop_that_meets_a_starting_cluster_waits_for_it_then_stops_it(emu: EmulatorThread) -> None:
+    """The nightly window's teardown after a start that timed out: the cluster comes up, then it is stopped."""
+    emu.script_cluster(STOPPED, "ok", duration_s=0.5)
+    CdmHook().start_cluster(STOPPED)  # Starting (920) for 0.5 s
+    result = CdmStopClusterOperator(task_id="stop", cluster_id=STOPPED, **FAST).execute(task_context())
+    assert (result["status"], result["action_sent"]) == ("900", True)
+    assert emu.cluster(STOPPED)["status"] == "900"
+
+
+def test_deferred_a_stop_that_meets_a_starting_cluster_defers_until_it_settles_then_stops(emu: EmulatorThread) -> None:
+    emu.script_cluster(STOPPED, "ok", duration_s=0.5)
+    CdmHook().start_cluster(STOPPED)
+    ti = RecordingTI("stop")
+    operator = CdmStopClusterOperator(task_id="stop", cluster_id=STOPPED, deferrable=True, timeout=60, **FAST)
+    with pytest.raises(TaskDeferred) as settling:
+        operator.execute(task_context(ti))
+    assert settling.value.method_name == "execute_after_settle"
+    assert settling.value.trigger.serialize()[1]["wait"]["targets"] == ["200", "900"]
+
+    event = asyncio.run(run_trigger(settling.value.trigger))
+    with pytest.raises(TaskDeferred) as stopping:  # Normal now: the stop is sent, and its wait deferred
+        operator.execute_after_settle(task_context(ti), event, **(settling.value.kwargs or {}))
+    assert stopping.value.method_name == "execute_complete"
+    event = asyncio.run(run_trigger(stopping.value.trigger))
+    result = operator.execute_complete(task_context(ti), event, **(stopping.value.kwargs or {}))
+    assert (result["status"], result["action_sent"]) == ("900", True)
