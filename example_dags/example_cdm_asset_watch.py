@@ -1,12 +1,14 @@
-"""Run a DAG for every successful run of a CDM job that CDM itself scheduled (Airflow 3).
+"""Run a DAG for the successful runs of a CDM job that CDM itself scheduled (Airflow 3).
 
 ``orders_nightly`` is a CDM job on CDM's own schedule (``schedulerConfig``): Airflow does not start it.
 The asset ``cdm_orders_nightly`` is watched by a :class:`CdmJobRunEventTrigger` in the triggerer,
-which reports each run of the job that ends ``SUCCEEDED`` exactly once, with the run's figures (rows
-and bytes read and written, duration) in the asset event. This DAG is scheduled on the asset: one DAG
-run per successful CDM run. ``check_volume`` reads the figures from the triggering asset event, and
-``build_report`` starts the follow-up CDM job ``orders_report``; its outlet ``cdm_orders_report`` gets
-an asset event whose extra carries that run's figures, for the DAGs scheduled on the report.
+which reports each run of the job that ends ``SUCCEEDED`` as one asset event, with the run's figures
+(rows and bytes read and written, duration). This DAG is scheduled on the asset. Airflow's scheduler
+makes one DAG run of the asset events queued since the DAG's last run, so runs that end close together
+may come as one DAG run with several triggering events. ``check_volume`` reads the figures of every
+triggering asset event, and ``build_report`` starts the follow-up CDM job ``orders_report``; its outlet
+``cdm_orders_report`` gets an asset event whose extra carries that run's figures, for the DAGs
+scheduled on the report.
 
 Runs that ended before the watcher first ran are not reported. Asset watchers are Airflow 3's: on
 Airflow 2 this file defines no DAG.
@@ -25,6 +27,7 @@ POLL_INTERVAL = float(os.environ.get("CDM_EXAMPLE_POLL_INTERVAL", "60"))
 
 if AIRFLOW_V_3_0_PLUS:
     from airflow.sdk import DAG, Asset, AssetWatcher, task
+    from airflow.sdk.exceptions import AirflowSkipException
 
     from airflow_provider_cdm.operators.cdm import CdmStartJobOperator
     from airflow_provider_cdm.triggers.events import CdmJobRunEventTrigger
@@ -44,7 +47,7 @@ if AIRFLOW_V_3_0_PLUS:
 
     with DAG(
         dag_id="example_cdm_asset_watch",
-        description="One DAG run per successful run of a CDM-scheduled job, with the run's figures",
+        description="DAG runs for the successful runs of a CDM-scheduled job, with the runs' figures",
         schedule=[orders_loaded],
         start_date=datetime(2026, 1, 1),
         catchup=False,
@@ -57,8 +60,10 @@ if AIRFLOW_V_3_0_PLUS:
             """The CDM runs that triggered this DAG run (one, or several that ended close together):
             each asset event's payload holds a run's figures. Returns the newest run's."""
             runs: list[dict[str, Any]] = [event.extra["payload"] for event in triggering_asset_events[orders_loaded]]
+            if not runs:  # a run started by hand (or by dag.test()): no CDM run to check or follow up
+                raise AirflowSkipException("no CDM run triggered this DAG run: nothing to check")
             for figures in runs:
-                if not figures["rows_written"]:
+                if figures.get("rows_written") == 0:  # None: CDM reported no count, nothing to check
                     raise ValueError(f"CDM run {figures['submission_id']} of {figures['job_name']} wrote no rows")
             return runs[-1]
 

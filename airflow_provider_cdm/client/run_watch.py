@@ -100,14 +100,18 @@ def new_ended_runs(runs: Iterable[Submission], watermark: Watermark) -> list[Sub
     """The runs after ``watermark`` that have ended, oldest first, up to the first one still under way.
 
     A run CDM made up (NEVER_EXECUTED) or in a status this code does not know is skipped as no run.
+    A run that appears twice (the history moved between two page reads) is counted once: the mark moves
+    on after each run, and a run counts only when it is after the mark.
     """
     ended: list[Submission] = []
+    mark = watermark
     for run in chronological(runs):
-        if not watermark.is_before(run) or run.status is None or run.status.is_idle:
+        if not mark.is_before(run) or run.status is None or run.status.is_idle:
             continue
         if not run.status.is_terminal:
             break  # still under way: it and every later run are judged when it has ended
         ended.append(run)
+        mark = Watermark.of(run)
     return ended
 
 
@@ -147,8 +151,11 @@ def baseline_of_listed(job: Job) -> Watermark | None:
 def history_needed(job: Job | None, watermark: Watermark) -> bool:
     """Whether the job list's entry says a run may have ended since ``watermark`` (else the history is not read).
 
-    Not listed, or an entry without its last run's date: read it. A last run under way: not yet. A last
-    run that ended: read when it is after the watermark.
+    Not listed, or an entry without its last run's date: read it. A last run that ended: read when it is
+    after the watermark. A last run under way: read when it was created after the watermark (or the
+    watermark has no date to compare): a run between the two may have ended within one look (run A ends
+    and B starts between two polls), and it must not wait for B's end. The caller reads at most once per
+    change of the entry (``Watcher``), so this stays True as long as the entry does not change.
     """
     if job is None:
         return True
@@ -157,14 +164,30 @@ def history_needed(job: Job | None, watermark: Watermark) -> bool:
     last = job.last_run()
     if last is None or last.status is None or last.creation_date is None:
         return True
-    if not last.status.is_terminal:
-        return False
-    if watermark.is_origin:
-        return True
-    if watermark.created_ms is None:
-        return True  # an id-only watermark: the entry's date cannot be compared with it
+    if watermark.is_origin or watermark.created_ms is None:
+        return True  # no run dealt with yet, or an id-only watermark: the entry's date cannot be compared
     created = _ms(last.creation_date)
     return created is None or created > watermark.created_ms
+
+
+def entry_key(job: Job) -> tuple[object, ...]:
+    """What of a job list entry changes when a run starts or ends (equal keys: nothing happened)."""
+    raw = job.raw
+    return (raw.get("status"), raw.get("execute_create_date"), raw.get("execute_update_date"))
+
+
+def entry_may_show_an_end(job: Job, before: Job | None) -> bool:
+    """Whether a job list entry, against the same job's entry at the previous look, may show a run that
+    ended: it changed, and its last run ended, or a new run started (the one before it may have ended
+    within the look)."""
+    if before is not None and entry_key(job) == entry_key(before):
+        return False
+    last = job.last_run()
+    if last is None:
+        return False
+    if last.is_terminal:
+        return True
+    return before is None or job.raw.get("execute_create_date") != before.raw.get("execute_create_date")
 
 
 def _duration_s(started: object, ended: object) -> float | None:
@@ -221,6 +244,8 @@ __all__ = [
     "baseline_of_history",
     "baseline_of_listed",
     "chronological",
+    "entry_key",
+    "entry_may_show_an_end",
     "history_needed",
     "new_ended_runs",
     "reaches",

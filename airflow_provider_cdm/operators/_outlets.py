@@ -9,12 +9,15 @@ Aliases are left alone (their events are the user's to add).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_cdm.client.run_watch import result_figures, started_figures
 
 ALIAS_CLASSES = frozenset({"AssetAlias", "DatasetAlias"})
+
+log = logging.getLogger(__name__)
 
 
 def record_outlet_extras(
@@ -32,6 +35,9 @@ def record_outlet_extras(
         try:
             accessor = events[outlet]
         except (KeyError, TypeError, ValueError):
+            continue
+        except Exception as err:  # an AssetRef Airflow cannot resolve: the task succeeded all the same
+            log.warning("Outlet %r: its event gets no run figures (Airflow could not resolve it: %s)", outlet, err)
             continue
         accessor.extra = {**dict(accessor.extra or {}), **extra}
     return result

@@ -4,11 +4,12 @@ Imported by the trigger in a worker thread when it starts (never at DAG parse, n
 
 * :func:`sweeps` reads the watched jobs from the job list (one page per 100 jobs, ``filter`` = the
   name filter or the names' longest common prefix) every ``poll_interval`` and, for a job whose list
-  entry changed to a run that ended, the newest page of its run history. One sweep is one raw event;
-  on Airflow 3.3+ sibling triggers of the same selection share it (``shared_stream_key``).
+  entry changed to a run that ended or to a new run, the newest page of its run history. One sweep is
+  one raw event; on Airflow 3.3+ sibling triggers of the same selection share it (``shared_stream_key``).
 * :class:`Watcher` is one trigger's side: its per-job :class:`Watermark`, kept in a store that
   survives a triggerer restart (the watched asset's state store on 3.3+, else an Airflow Variable),
-  the run-history reads its watermarks need beyond what the sweep carries, and the events.
+  the run-history reads its watermarks need beyond what the sweep carries (at most one per change of a
+  job's list entry; none for a sweep without the job list), and the events.
 
 Every call goes through an async transport paced by the triggerer's process-wide limiter of the
 credentials (``[cdm] triggerer_quota_share``), the one the status triggers' shared poller uses.
@@ -28,12 +29,14 @@ from typing import Any, Protocol
 from airflow_provider_cdm.api.statuses import JobStatus
 from airflow_provider_cdm.client import operations as ops
 from airflow_provider_cdm.client.async_transport import AsyncTransport
-from airflow_provider_cdm.client.exceptions import CdmApiError, CdmJobNotFoundError
+from airflow_provider_cdm.client.exceptions import CdmApiError, CdmConfigError, CdmJobNotFoundError
 from airflow_provider_cdm.client.models import Job, Submission
 from airflow_provider_cdm.client.run_watch import (
     Watermark,
     baseline_of_history,
     baseline_of_listed,
+    entry_key,
+    entry_may_show_an_end,
     history_needed,
     new_ended_runs,
     reaches,
@@ -88,11 +91,6 @@ class Sweep:
     listed_ok: bool = True  # False: the list could not be read; only the history decides
 
 
-def _entry_key(job: Job) -> tuple[object, ...]:
-    raw = job.raw
-    return (raw.get("status"), raw.get("execute_create_date"), raw.get("execute_update_date"))
-
-
 async def list_watched(transport: AsyncTransport, selection: Selection) -> dict[str, Job]:
     """The watched jobs the job list shows (every page of the filter)."""
     found: dict[str, Job] = {}
@@ -117,8 +115,13 @@ async def list_watched(transport: AsyncTransport, selection: Selection) -> dict[
 async def read_history(
     transport: AsyncTransport, cluster_id: str, job_name: str, watermark: Watermark, *, first_page_only: bool = False
 ) -> tuple[Submission, ...]:
-    """The job's newest runs, back to ``watermark`` (or ``MAX_HISTORY_PAGES`` pages, or the end)."""
+    """The job's newest runs, back to ``watermark`` (or ``MAX_HISTORY_PAGES`` pages, or the end), each once.
+
+    A run created between two page reads shifts the history by one: the next page then starts with the
+    previous page's last run again. Such a repeat (same submission id) is dropped.
+    """
     runs: list[Submission] = []
+    seen: set[int] = set()
     walk = ops.PageWalk(
         lambda page_no: ops.list_submissions(cluster_id, job_name, page_no=page_no, page_size=HISTORY_PAGE_SIZE),
         HISTORY_PAGE_SIZE,
@@ -127,7 +130,12 @@ async def read_history(
     while (call := walk.next_call()) is not None and pages < MAX_HISTORY_PAGES:
         items = walk.take(await transport.execute(call))
         pages += 1
-        runs.extend(items)
+        for item in items:
+            if item.submission_id is not None:
+                if item.submission_id in seen:
+                    continue
+                seen.add(item.submission_id)
+            runs.append(item)
         if first_page_only or reaches(items, watermark):
             break
     if pages >= MAX_HISTORY_PAGES and not reaches(runs, watermark):
@@ -148,9 +156,10 @@ async def sweeps(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Any] = asyncio.sleep,
 ) -> AsyncIterator[Sweep]:
-    """A sweep every ``poll_interval`` seconds, for ever. A job whose list entry changed to an ended run
-    since the previous sweep comes with its newest history page (read once for every subscriber)."""
-    previous: dict[str, tuple[object, ...]] | None = None
+    """A sweep every ``poll_interval`` seconds, for ever. A job whose list entry changed since the previous
+    sweep to a run that ended, or to a new run (the one before may have ended within the look), comes
+    with its newest history page (read once for every subscriber)."""
+    previous: dict[str, Job] | None = None
     while True:
         began = clock()
         try:
@@ -162,18 +171,33 @@ async def sweeps(
         else:
             histories: dict[str, tuple[Submission, ...]] = {}
             if previous is not None:
+                _warn_vanished(selection, previous, listed)
                 for name, job in listed.items():
-                    last = job.last_run()
-                    if _entry_key(job) == previous.get(name) or last is None or not last.is_terminal:
+                    if not entry_may_show_an_end(job, previous.get(name)):
                         continue
-                    with contextlib.suppress(CdmApiError):  # the subscribers read it themselves
+                    # unreadable, or a name CDM's history call cannot carry: the subscribers decide themselves
+                    with contextlib.suppress(CdmApiError, CdmConfigError):
                         histories[name] = await read_history(
                             transport, selection.cluster_id, name, Watermark(), first_page_only=True
                         )
-            previous = {name: _entry_key(job) for name, job in listed.items()}
+            previous = dict(listed)
             log.debug("%s: %d listed, %d history page(s) read", selection.describe(), len(listed), len(histories))
             yield Sweep(listed, histories)
         await sleep(max(0.0, poll_interval - (clock() - began)))
+
+
+def _warn_vanished(selection: Selection, before: Mapping[str, Job], listed: Mapping[str, Job]) -> None:
+    """A job last seen with a run under way is gone from a complete listing: a disposable job (CDM deletes
+    it, and its history, when its run ends): that run is not reported."""
+    for name, job in before.items():
+        status = job.status
+        if name not in listed and status is not None and not status.is_terminal and not status.is_idle:
+            log.warning(
+                "CDM job %r in cluster %s is gone while a run of it was under way (a job deleted when its run"
+                " ends?): that run cannot be reported",
+                name,
+                selection.cluster_id,
+            )
 
 
 # --- one poll for sibling triggers of one loop (Airflow 3.0-3.2: no shared streams) -----------------------
@@ -339,7 +363,11 @@ class Watcher:
         self.store = store
         self.marks: dict[str, Watermark] = {}  # what this process has dealt with
         self.committed: dict[str, Watermark] = {}  # what the store holds
-        self.started_ms: int | None = None  # when the watcher first ran (in the store)
+        self.started_ms: int | None = None  # when the watcher first read a complete job list (in the store)
+        self._listings = 0  # complete job lists taken by this process
+        self._ever_listed: set[str] = set()  # the jobs those lists showed
+        self._read_at: dict[str, tuple[object, ...]] = {}  # per job: its list entry when its history was last read
+        self._skipped: set[str] = set()  # names CDM's history call cannot carry (warned once)
         self._pending: list[_Pending] = []
         self._commit_after_s = COMMIT_AFTER_S if commit_after_s is None else commit_after_s
         self._clock = clock
@@ -350,6 +378,16 @@ class Watcher:
         """Load the watermarks of earlier runs of this trigger (none: the watcher runs for the first time)."""
         stored = await self.store.load()
         jobs = stored.get("jobs") if isinstance(stored, Mapping) else None
+        cluster = stored.get("cluster_id") if isinstance(stored, Mapping) else None
+        if isinstance(cluster, str) and cluster != self.selection.cluster_id:
+            log.warning(
+                "The watermarks in %s are those of cluster %s, not of cluster %s: they are set aside and new"
+                " first watermarks are taken (runs that ended before are not reported)",
+                self.store.name,
+                cluster,
+                self.selection.cluster_id,
+            )
+            jobs = None
         if isinstance(jobs, Mapping):
             for name, data in jobs.items():
                 mark = Watermark.from_json(data)
@@ -377,47 +415,77 @@ class Watcher:
             log.info("%d watermark(s) not written: those runs are reported again after a restart", len(self._pending))
 
     async def take(self, sweep: Sweep) -> AsyncIterator[dict[str, Any]]:
-        """The payloads of the runs this sweep shows ended since each job's watermark, oldest first."""
+        """The payloads of the runs this sweep shows ended since each job's watermark, oldest first.
+
+        A sweep whose job list could not be read changes nothing: no history is read for it (with many
+        jobs that would be one read per job and watcher while CDM already throttles), the next sweep decides.
+        """
+        if not sweep.listed_ok:
+            log.debug("%s: no job list this time; nothing read until the next look", self.selection.describe())
+            return
         first_run = self.started_ms is None
         if first_run:
             self.started_ms = int(time.time() * 1000)
         names = list(self.selection.job_names) if self.selection.job_names is not None else sorted(sweep.listed)
         for name in names:
+            if name in self._skipped:
+                continue
             listed = sweep.listed.get(name)
             try:
-                async for payload in self._take_job(name, listed, sweep, first_run=first_run):
+                async for payload in self._take_job(name, listed, sweep):
                     yield payload
             except CdmJobNotFoundError:
                 log.debug("CDM job %r does not exist (yet) in cluster %s", name, self.selection.cluster_id)
+            except CdmConfigError as err:  # e.g. a listed name "all" or with a trailing space
+                self._skipped.add(name)
+                log.warning("CDM job %r cannot be watched: its run history cannot be asked for (%s)", name, err)
             except CdmApiError as err:
                 log.warning("CDM job %r: run history unreadable (%s); trying again at the next poll", name, err)
+        self._listings += 1
+        self._ever_listed.update(sweep.listed)
         if first_run:
             self._schedule(None, None, now=True)
 
-    async def _take_job(
-        self, name: str, listed: Job | None, sweep: Sweep, *, first_run: bool
-    ) -> AsyncIterator[dict[str, Any]]:
+    def _appeared_since_start(self, name: str, sweep: Sweep) -> bool:
+        """Whether a job is proven new: listed now, and missing from a complete list this process took earlier."""
+        return self._listings > 0 and name in sweep.listed and name not in self._ever_listed
+
+    async def _baseline(self, name: str, listed: Job | None) -> None:
+        """A job's first watermark: the newest run that has ended (from its list entry, else its history)."""
+        base = baseline_of_listed(listed) if listed is not None else None
+        if base is None:
+            try:
+                newest = await read_history(
+                    self.transport, self.selection.cluster_id, name, Watermark(), first_page_only=True
+                )
+            except CdmJobNotFoundError:
+                newest = ()  # no such job (yet): every run it will have is after the watcher started
+            base = baseline_of_history(newest)
+        self.marks[name] = base
+        if listed is not None:
+            self._read_at[name] = entry_key(listed)
+        self._schedule(name, base, now=True)
+
+    async def _take_job(self, name: str, listed: Job | None, sweep: Sweep) -> AsyncIterator[dict[str, Any]]:
         mark = self.marks.get(name)
         if mark is None:
-            if not first_run:  # a job that came after the watcher's first run: every run of it counts
-                self.marks[name] = Watermark()
-                self._schedule(name, Watermark(), now=True)
-            else:
-                base = baseline_of_listed(listed) if listed is not None else None
-                if base is None:
-                    newest = await read_history(
-                        self.transport, self.selection.cluster_id, name, Watermark(), first_page_only=True
-                    )
-                    base = baseline_of_history(newest)
-                self.marks[name] = base
-                self._schedule(name, base, now=True)
+            if not self._appeared_since_start(name, sweep):
+                await self._baseline(name, listed)
                 return
-            mark = self.marks[name]
+            log.info("CDM job %r is new in cluster %s: every run of it is reported", name, self.selection.cluster_id)
+            mark = self.marks[name] = Watermark()
+            self._schedule(name, mark, now=True)
+        entry = entry_key(listed) if listed is not None else None
         runs = sweep.histories.get(name)
-        if runs is None and sweep.listed_ok and not history_needed(listed, mark):
-            return
+        if runs is None:
+            if entry is not None and self._read_at.get(name) == entry:
+                return  # this entry's history was read already: nothing new until the entry changes
+            if not history_needed(listed, mark):
+                return
         if runs is None or not reaches(runs, mark):
             runs = await read_history(self.transport, self.selection.cluster_id, name, mark)
+        if entry is not None:
+            self._read_at[name] = entry
         for run in new_ended_runs(runs, mark):
             self.marks[name] = Watermark.of(run)
             if run.status in self.statuses:
@@ -474,6 +542,7 @@ class Watcher:
         value = {
             "format": STORE_FORMAT,
             "started_ms": self.started_ms,
+            "cluster_id": self.selection.cluster_id,
             "jobs": {name: mark.to_json() for name, mark in sorted(value_jobs.items())},
         }
         await self.store.save(value)

@@ -44,7 +44,12 @@ if TYPE_CHECKING:
 DEFAULT_CONN_ID = "cdm_default"
 DEFAULT_STATUSES = ("SUCCEEDED",)
 SWEEPS_MODULE = "airflow_provider_cdm.triggers._run_sweeps"
-RUN_MODULES = (SWEEPS_MODULE, "airflow_provider_cdm.hooks.cdm", "airflow_provider_cdm.client.async_transport")
+RUN_MODULES = (
+    SWEEPS_MODULE,
+    "airflow_provider_cdm.hooks.cdm",
+    "airflow_provider_cdm.client.async_transport",
+    "airflow_provider_cdm.triggers.cdm",  # _open and the argument checks use its helpers
+)
 STREAM_KIND = "airflow_provider_cdm.cdm-job-runs"
 
 
@@ -70,7 +75,7 @@ class CdmJobRunEventTrigger(_EventTriggerBase):  # type: ignore[misc,valid-type,
     :param statuses: the end statuses that fire an event (default ``["SUCCEEDED"]``); a run ending in
         another status moves the watermark on silently.
     :param poll_interval: seconds between two looks at the job list (one call per 100 jobs; a run
-        history read only for a job whose list entry shows a run that ended).
+        history read only when a job's list entry changed to a run after its watermark).
     :param cdm_conn_id: the CDM connection.
     :param hook_params: JSON-only ``CdmHook`` keyword overrides.
     :param job_type: ``NORMAL_JOB`` (default), ``BATCH_JOB`` or ``SCENARIO_JOB`` (the job list's ``jobType``).
@@ -163,6 +168,7 @@ class CdmJobRunEventTrigger(_EventTriggerBase):  # type: ignore[misc,valid-type,
 
         Read by the triggerer on its loop before the trigger runs: built from the arguments as given
         (the triggerer's come from :meth:`serialize`, already checked), without importing the client.
+        ``hook_params`` enter as a digest: they may hold credentials (a proxy URL), and Airflow logs the key.
         """
         given = self._given
         names = given["job_names"]
@@ -172,7 +178,9 @@ class CdmJobRunEventTrigger(_EventTriggerBase):  # type: ignore[misc,valid-type,
         return (
             STREAM_KIND,
             str(given["cdm_conn_id"]),
-            json.dumps(dict(given["hook_params"] or {}), sort_keys=True, default=str),
+            hashlib.sha256(
+                json.dumps(dict(given["hook_params"] or {}), sort_keys=True, default=str).encode()
+            ).hexdigest(),
             str(given["cluster_id"] or ""),
             tuple(sorted({str(name) for name in names})) if isinstance(names, Sequence) else (),
             str(given["name_filter"] or ""),

@@ -141,6 +141,28 @@ def test_runs_after_the_first_look_are_reported_once_with_their_figures_failures
     asyncio.run(scenario())
 
 
+def test_a_run_followed_at_once_by_the_next_is_reported_while_the_next_runs(
+    emulator: EmulatorProcess, hook: CdmHook, store: MemoryStore
+) -> None:
+    """Run A ends and run B starts between two looks: the list then shows only B, under way. A is reported
+    at that look, not when B ends (never, for a job that always runs)."""
+    job = new_job(hook)
+    poll = 1.0
+
+    async def scenario() -> None:
+        running = Running(CdmJobRunEventTrigger(job_names=[job], poll_interval=poll).run())
+        await running.until(lambda _: store.value is not None)
+        first = await in_thread(run_to_end, emulator, hook, job)
+        emulator.script_job(job, "SUCCEEDED", duration_s=30 * poll, count=1)
+        await in_thread(hook.start_job, job, emulator.cluster_id, {})
+        await running.until(lambda p: len(p) >= 1, seconds=5 * poll)
+        assert emulator.runs(job)[-1]["status"] in ("PENDING", "BOOTING", "RUNNING")  # B is still under way
+        await running.stop()
+        assert ids(running.payloads) == [(job, first)]
+
+    asyncio.run(scenario())
+
+
 def test_a_restart_loses_none_and_repeats_none(emulator: EmulatorProcess, hook: CdmHook, store: MemoryStore) -> None:
     job = new_job(hook)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
 from airflow_provider_cdm.client.runs import RunRef
 from airflow_provider_cdm.emulator.testing import EmulatorProcess
@@ -31,7 +32,7 @@ DAG_IDS = {
     "example_cdm_one_off_copy",
     "example_cdm_nightly_window",
     "example_cdm_cluster_maintenance",
-}
+} | ({"example_cdm_asset_watch"} if AIRFLOW_V_3_0_PLUS else set())  # asset watchers are Airflow 3's
 
 
 @pytest.fixture(scope="session")

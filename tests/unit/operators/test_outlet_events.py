@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -171,3 +172,32 @@ def test_a_failed_run_records_no_event(airflow_db: None, emulator: EmulatorProce
         CdmStartJobOperator(task_id="migrate", job_name=job, poll_interval=0.05, retries=0, outlets=[make_asset(uri)])
     assert run_test_dag(dag)["migrate"] == "failed"
     assert events_of(uri) == []
+
+
+def test_an_outlet_airflow_cannot_resolve_costs_its_figures_not_the_task(caplog: pytest.LogCaptureFixture) -> None:
+    """An ``AssetRef`` outlet is resolved when its accessor is asked for, and that can raise: the run succeeded,
+    so the task must too (the other outlets still get the figures)."""
+    from airflow_provider_cdm.operators._outlets import record_outlet_extras
+
+    class AssetRef:
+        def __repr__(self) -> str:
+            return "AssetRef(name='gone')"
+
+    class Accessor:
+        extra: dict[str, Any] | None = None
+
+    ref, asset, accessor = AssetRef(), make_asset("cdm://test/kept"), Accessor()
+
+    class OutletEvents:
+        def __getitem__(self, key: Any) -> Accessor:
+            if key is ref:
+                raise RuntimeError("no asset named 'gone'")
+            return accessor
+
+    task = SimpleNamespace(outlets=[ref, asset])
+    result = {"job_name": "j", "cluster_id": "c1", "submission_id": 4}
+    with caplog.at_level("WARNING"):
+        assert record_outlet_extras({"outlet_events": OutletEvents()}, task, result, waited=False) is result
+    assert accessor.extra == result
+    (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "AssetRef(name='gone')" in warning.getMessage()
