@@ -185,6 +185,11 @@ class _CdmClusterOperator(BaseOperator):
         if self.deferrable:
             state = {"cluster_id": cluster_id, "started_at": started_at, "sent": sent, "job_ids": job_ids}
             self._defer_on(context, cluster_id, wait, started_at, state, "execute_complete")
+        there = self._poll(cluster_id, wait, first, deadline)
+        return cluster_result(there, action=self.verb, waited_s=elapsed_since(started_at), sent=sent, job_ids=job_ids)
+
+    def _poll(self, cluster_id: str, wait: ClusterWait, first: Cluster, deadline: float) -> Cluster:
+        """Poll until ``wait`` is done (the cluster then), fails (raised) or the timeout ends it (raised)."""
         outcome = poll_clusters(
             self.hook,
             [cluster_id],
@@ -198,9 +203,7 @@ class _CdmClusterOperator(BaseOperator):
             message = timeout_words(self._gave_up(first), outcome.last, f"timeout {self.timeout:g} s")
             self.log.error("%s", message)
             raise CdmClusterTimeoutError(message)
-        return cluster_result(
-            outcome.cluster, action=self.verb, waited_s=elapsed_since(started_at), sent=sent, job_ids=job_ids
-        )
+        return outcome.cluster
 
     def _defer_on(
         self,
@@ -243,20 +246,7 @@ class _CdmClusterOperator(BaseOperator):
         if self.deferrable:
             state = {"cluster_id": cluster_id, "started_at": started_at, "sent": False, "job_ids": []}
             self._defer_on(context, cluster_id, wait, started_at, state, "execute_after_settle")
-        outcome = poll_clusters(
-            self.hook,
-            [cluster_id],
-            wait,
-            poll_interval=self.poll_interval,
-            deadline=deadline,
-            log=self.log,
-            first={cluster_id: cluster},
-        )
-        if outcome.cluster is None:
-            message = timeout_words(self._gave_up(cluster), outcome.last, f"timeout {self.timeout:g} s")
-            self.log.error("%s", message)
-            raise CdmClusterTimeoutError(message)
-        return outcome.cluster
+        return self._poll(cluster_id, wait, cluster, deadline)
 
     def _after_failed_send(
         self, cluster_id: str, before: Cluster, err: CdmApiError, deadline: float
@@ -329,16 +319,23 @@ class _CdmClusterOperator(BaseOperator):
     ) -> dict[str, Any]:
         """Resume after another action under way ended: check the event, then decide again (the timeout still
         counts from the task's start)."""
-        if cluster_id is None:
+        state = self._resumed(context, event, {"cluster_id": cluster_id, **state})
+        started_at = state.get("started_at")
+        return self._act(context, started_at=float(started_at) if isinstance(started_at, (int, float)) else time.time())
+
+    def _resumed(self, context: Context, event: object, state: dict[str, Any]) -> dict[str, Any]:
+        """What the task knew when it deferred (its keyword arguments, or, as ``dag.test()`` passes none, its
+        ``cdm_cluster_action`` XCom) with the event's cluster under ``cluster``; the event's failure, timeout
+        or error raised."""
+        if state.get("cluster_id") is None:
             ti = context["ti"]
             state = ti.xcom_pull(task_ids=ti.task_id, key=ACTION_KEY, map_indexes=ti.map_index) or {}
-            cluster_id = state.get("cluster_id")
+        cluster_id = state.get("cluster_id")
         if not isinstance(cluster_id, str) or not cluster_id:
             cluster_id = self.hook.resolve_cluster_id(self.cluster_id)
         checked = check_cluster_event(event, [cluster_id])
-        raise_for_event(checked, self._gave_up_on(cluster_id), f"timeout {self.timeout:g} s", self.log)
-        started_at = state.get("started_at")
-        return self._act(context, started_at=float(started_at) if isinstance(started_at, (int, float)) else time.time())
+        cluster = raise_for_event(checked, self._gave_up_on(cluster_id), f"timeout {self.timeout:g} s", self.log)
+        return {**state, "cluster_id": cluster_id, "cluster": cluster}
 
     def _gave_up(self, cluster: Cluster) -> str:
         return f"gave up waiting for {describe(cluster)} to {self.verb}"
@@ -357,23 +354,14 @@ class _CdmClusterOperator(BaseOperator):
         What the task knew when it deferred comes back as keyword arguments, or (``dag.test()`` passes none)
         from its ``cdm_cluster_action`` XCom.
         """
-        if cluster_id is None:
-            ti = context["ti"]
-            state = ti.xcom_pull(task_ids=ti.task_id, key=ACTION_KEY, map_indexes=ti.map_index) or {}
-            cluster_id, started_at = state.get("cluster_id"), state.get("started_at")
-            sent, job_ids = state.get("sent"), state.get("job_ids")
-        if not isinstance(cluster_id, str) or not cluster_id:
-            cluster_id = self.hook.resolve_cluster_id(self.cluster_id)
-        checked = check_cluster_event(event, [cluster_id])
-        cluster = raise_for_event(
-            checked, f"gave up waiting for cluster {cluster_id} to {self.verb}", f"timeout {self.timeout:g} s", self.log
-        )
+        given = {"cluster_id": cluster_id, "started_at": started_at, "sent": sent, "job_ids": job_ids}
+        state = self._resumed(context, event, given)
         return cluster_result(
-            cluster,
+            state["cluster"],
             action=self.verb,
-            waited_s=elapsed_since(started_at),
-            sent=bool(sent),
-            job_ids=[str(item) for item in job_ids or []],
+            waited_s=elapsed_since(state.get("started_at")),
+            sent=bool(state.get("sent")),
+            job_ids=[str(item) for item in state.get("job_ids") or []],
         )
 
 
