@@ -32,12 +32,13 @@ import functools
 import importlib
 import json
 import time
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_cdm.triggers import OffLoopImports, on_an_event_loop
 
 # Nothing of the provider at module level, and nothing imported when the triggerer builds a trigger:
 # Airflow imports this module (``import_string`` of the classpath) and calls the constructor on its
@@ -66,6 +67,7 @@ RUN_MODULES = (
     "airflow_provider_cdm.hooks.cdm",
     "airflow_provider_cdm.progress",
 )
+RUN_IMPORTS = OffLoopImports(*RUN_MODULES)
 
 T = TypeVar("T")
 
@@ -122,7 +124,7 @@ class CdmJobStatusTrigger(BaseTrigger):
         self._transport: AsyncTransport | None = None
         self._secrets: tuple[str, ...] = ()
         self._follower: RunFollower | None = None  # the wait's, once it runs
-        if not _on_an_event_loop():
+        if not on_an_event_loop():
             # At defer time (the worker has no running loop): arguments that cannot work fail the task
             # before it waits. The triggerer rebuilds the trigger from serialize() on its event loop:
             # checked when run() starts, once RUN_MODULES were imported off the loop.
@@ -186,7 +188,7 @@ class CdmJobStatusTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the run ends or the deadline passes; yields exactly one event."""
         try:
-            await _import_run_modules()
+            await RUN_IMPORTS.ensure()
             self._checked()
             event = await self._watch()
         except Exception as err:
@@ -346,7 +348,7 @@ class CdmJobStatusTrigger(BaseTrigger):
         started the job again), nothing is stopped. Errors are logged, not raised.
         """
         try:
-            await _import_run_modules()
+            await RUN_IMPORTS.ensure()
             stop_on_kill = self.stop_on_kill
         except Exception as err:
             self.log.warning("Could not stop %s: %s", self._describe(), self._redact(str(err)))
@@ -501,47 +503,6 @@ class CdmJobStatusTrigger(BaseTrigger):
             submission.submission_id,
             verdict.value,
         )
-
-
-def _on_an_event_loop() -> bool:
-    """Whether this thread runs an asyncio loop now (the triggerer builds its triggers on its loop)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-_RUN_MODULES_IMPORTED = False  # set once every module of RUN_MODULES was imported whole
-_IMPORTING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[None]] = weakref.WeakKeyDictionary()
-
-
-async def _import_run_modules() -> None:
-    """RUN_MODULES imported in a worker thread, once per process: the triggers that start together
-    (a triggerer adopting dozens) await the same import, and later ones hop to no thread at all (each
-    hop costs the loop a thread wake-up and the GIL back: up to 80 ms on a loaded machine, measured)."""
-    if _RUN_MODULES_IMPORTED:
-        return
-    loop = asyncio.get_running_loop()
-    importing = _IMPORTING.get(loop)
-    if importing is None or (importing.done() and (importing.cancelled() or importing.exception() is not None)):
-        importing = _IMPORTING[loop] = asyncio.ensure_future(_import_each_off_the_loop())  # failed: try again
-    await asyncio.shield(importing)  # a trigger cancelled meanwhile leaves the import to the others
-
-
-async def _import_each_off_the_loop() -> None:
-    global _RUN_MODULES_IMPORTED
-    for name in RUN_MODULES:
-        await _import_off_the_loop(name)
-    _RUN_MODULES_IMPORTED = True
-
-
-async def _import_off_the_loop(name: str) -> Any:
-    """The module ``name``, imported in a worker thread: the first trigger of a triggerer would otherwise
-    hold the loop while the client modules load (tens of ms, more on a busy machine). Every caller goes
-    through ``import_module``, never straight to ``sys.modules``, which holds a module while another
-    trigger's thread is still executing it."""
-    return await asyncio.to_thread(importlib.import_module, name)
 
 
 class _Expired(Exception):

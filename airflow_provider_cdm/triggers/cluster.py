@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_cdm.triggers import OffLoopImports, on_an_event_loop
+
 if TYPE_CHECKING:
     from airflow_provider_cdm.client.async_transport import AsyncTransport
     from airflow_provider_cdm.client.cluster_wait import ClusterWait
@@ -44,6 +46,7 @@ RUN_MODULES = (
     "airflow_provider_cdm.options",
     "airflow_provider_cdm.progress",
 )
+RUN_IMPORTS = OffLoopImports(*RUN_MODULES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +93,7 @@ class CdmClusterStatusTrigger(BaseTrigger):
         self._arguments: _Arguments | None = None
         self._transport: AsyncTransport | None = None
         self._secrets: tuple[str, ...] = ()
-        if not _on_an_event_loop():
+        if not on_an_event_loop():
             self._checked()  # at defer time: arguments that cannot work fail the task before it waits
 
     def _checked(self) -> _Arguments:
@@ -143,7 +146,7 @@ class CdmClusterStatusTrigger(BaseTrigger):
         """Poll until a cluster is there, all failed, or the deadline passed; yields exactly one event."""
         last: dict[str, Cluster] = {}
         try:
-            await _import_run_modules()
+            await RUN_IMPORTS.ensure()
             event = await self._watch(self._checked(), last)
         except Exception as err:
             message = f"Could not watch {self._describe()}: {self._redact(str(err))}"
@@ -256,32 +259,6 @@ class CdmClusterStatusTrigger(BaseTrigger):
             "clusters": [cluster.to_json() for cluster in last.values()],
             "message": message,
         }
-
-
-_RUN_MODULES_IMPORTED = False
-
-
-async def _import_run_modules() -> None:
-    """RUN_MODULES, imported in one worker-thread hop, once per process (later triggers hop to no thread)."""
-    global _RUN_MODULES_IMPORTED
-    if not _RUN_MODULES_IMPORTED:
-        await asyncio.to_thread(_import_all)
-        _RUN_MODULES_IMPORTED = True
-
-
-def _import_all() -> None:
-    import importlib
-
-    for name in RUN_MODULES:
-        importlib.import_module(name)
-
-
-def _on_an_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 def _check_arguments(

@@ -21,7 +21,6 @@ the provider at module level; the arguments are checked when the trigger is buil
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import importlib
@@ -35,6 +34,8 @@ try:  # Airflow 3: event triggers (asset watchers) have their own base
     from airflow.triggers.base import BaseEventTrigger as _EventTriggerBase
 except ImportError:  # Airflow 2.11: no asset watchers; the class still imports (and does nothing useful)
     _EventTriggerBase = BaseTrigger  # type: ignore[misc,assignment,unused-ignore]
+
+from airflow_provider_cdm.triggers import OffLoopImports, on_an_event_loop
 
 if TYPE_CHECKING:
     from airflow_provider_cdm.api.statuses import JobStatus
@@ -50,6 +51,7 @@ RUN_MODULES = (
     "airflow_provider_cdm.client.async_transport",
     "airflow_provider_cdm.triggers.cdm",  # _open and the argument checks use its helpers
 )
+RUN_IMPORTS = OffLoopImports(*RUN_MODULES)
 STREAM_KIND = "airflow_provider_cdm.cdm-job-runs"
 
 
@@ -114,7 +116,7 @@ class CdmJobRunEventTrigger(_EventTriggerBase):  # type: ignore[misc,valid-type,
             "watermark_key": watermark_key,
         }
         self._arguments: _Arguments | None = None
-        if not _on_an_event_loop():  # at DAG parse: arguments that cannot work fail the parse
+        if not on_an_event_loop():  # at DAG parse: arguments that cannot work fail the parse
             self._checked()
 
     def _checked(self) -> _Arguments:
@@ -128,7 +130,7 @@ class CdmJobRunEventTrigger(_EventTriggerBase):  # type: ignore[misc,valid-type,
         triggerer builds its triggers from this very method's output, and checking would import the
         client on the loop."""
         cls = type(self)
-        if self._arguments is None and _on_an_event_loop():
+        if self._arguments is None and on_an_event_loop():
             return f"{cls.__module__}.{cls.__qualname__}", dict(self._given)
         arguments = self._checked()
         return (
@@ -154,7 +156,7 @@ class CdmJobRunEventTrigger(_EventTriggerBase):  # type: ignore[misc,valid-type,
         The sweeps come from one poll per running loop and :meth:`shared_stream_key` (on 3.3+ the
         triggerer's own fan-out does this, and calls :meth:`filter_shared_stream` instead of ``run``).
         """
-        await _import_run_modules()
+        await RUN_IMPORTS.ensure()
         sweeps_module = importlib.import_module(SWEEPS_MODULE)
         kwargs = self.serialize()[1]
         stream = sweeps_module.shared_sweeps(self.shared_stream_key(), lambda: type(self).open_shared_stream(kwargs))
@@ -191,7 +193,7 @@ class CdmJobRunEventTrigger(_EventTriggerBase):  # type: ignore[misc,valid-type,
     @classmethod
     async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
         """The sweeps of one selection, for every trigger of the group (only the key's fields are used)."""
-        await _import_run_modules()
+        await RUN_IMPORTS.ensure()
         sweeps_module = importlib.import_module(SWEEPS_MODULE)
         arguments = cls(**kwargs)._checked()
         transport, selection = await _open(arguments)
@@ -203,7 +205,7 @@ class CdmJobRunEventTrigger(_EventTriggerBase):  # type: ignore[misc,valid-type,
 
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
         """This trigger's events from the shared sweeps (its own watermarks, statuses and history reads)."""
-        await _import_run_modules()
+        await RUN_IMPORTS.ensure()
         transport, selection = await _open(self._checked())
         try:
             async for event in self._events(transport, selection, shared_stream):
@@ -254,20 +256,6 @@ def _statuses(names: Sequence[str]) -> frozenset[JobStatus]:
     from airflow_provider_cdm.api.statuses import JobStatus
 
     return frozenset(status for name in names if (status := JobStatus.parse(name)) is not None)
-
-
-def _on_an_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-async def _import_run_modules() -> None:
-    """The reads' modules, imported in a worker thread (the status trigger's way: the loop stays free)."""
-    for name in RUN_MODULES:
-        await asyncio.to_thread(importlib.import_module, name)
 
 
 # --- argument checks ------------------------------------------------------------------------------------

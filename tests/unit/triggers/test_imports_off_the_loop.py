@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_cdm.triggers.cdm import _import_off_the_loop
+from airflow_provider_cdm.triggers import OffLoopImports
 from tests.unit.triggers.helpers import LoopTicks
 
 
@@ -34,7 +34,7 @@ async def test_concurrent_first_imports_all_get_the_whole_module(
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "slow_to_import", raising=False)
     async with LoopTicks() as loop:
-        modules = await asyncio.gather(*(_import_off_the_loop("slow_to_import") for _ in range(5)))
+        modules = await asyncio.gather(*(OffLoopImports.import_one("slow_to_import") for _ in range(5)))
     assert all(module.subscribe() == "ready" for module in modules)
     assert modules[0].importing_thread != threading.get_ident()  # not on the loop's thread
     assert loop.ticks >= 10  # the loop went on while the module loaded

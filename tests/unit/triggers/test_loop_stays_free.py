@@ -125,12 +125,12 @@ async def test_triggers_that_start_together_share_one_import_and_later_ones_hop_
         await asyncio.sleep(0.01)  # the import takes a while: the other triggers arrive meanwhile
         return importlib.import_module(name)
 
-    monkeypatch.setattr(cdm, "_import_off_the_loop", counted)
-    monkeypatch.setattr(cdm, "_RUN_MODULES_IMPORTED", False)
-    monkeypatch.setattr(cdm, "_IMPORTING", weakref.WeakKeyDictionary())
-    await asyncio.gather(*(cdm._import_run_modules() for _ in range(45)))
+    monkeypatch.setattr(cdm.RUN_IMPORTS, "import_one", counted)
+    monkeypatch.setattr(cdm.RUN_IMPORTS, "done", False)
+    monkeypatch.setattr(cdm.RUN_IMPORTS, "_importing", weakref.WeakKeyDictionary())
+    await asyncio.gather(*(cdm.RUN_IMPORTS.ensure() for _ in range(45)))
     assert hops == list(cdm.RUN_MODULES)
-    await cdm._import_run_modules()
+    await cdm.RUN_IMPORTS.ensure()
     assert hops == list(cdm.RUN_MODULES)
 
 
@@ -144,13 +144,13 @@ async def test_a_failed_import_is_tried_again_by_the_next_trigger(monkeypatch: p
             raise ImportError("not yet")
         return importlib.import_module(name)
 
-    monkeypatch.setattr(cdm, "_import_off_the_loop", flaky)
-    monkeypatch.setattr(cdm, "_RUN_MODULES_IMPORTED", False)
-    monkeypatch.setattr(cdm, "_IMPORTING", weakref.WeakKeyDictionary())
+    monkeypatch.setattr(cdm.RUN_IMPORTS, "import_one", flaky)
+    monkeypatch.setattr(cdm.RUN_IMPORTS, "done", False)
+    monkeypatch.setattr(cdm.RUN_IMPORTS, "_importing", weakref.WeakKeyDictionary())
     with pytest.raises(ImportError):
-        await cdm._import_run_modules()
-    await cdm._import_run_modules()
-    assert cdm._RUN_MODULES_IMPORTED
+        await cdm.RUN_IMPORTS.ensure()
+    await cdm.RUN_IMPORTS.ensure()
+    assert cdm.RUN_IMPORTS.done
 
 
 @pytest.mark.parametrize(("level", "counted"), [(logging.INFO, False), (logging.DEBUG, True)])
