@@ -9,36 +9,28 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 
-from airflow_provider_cdm.client.auth import TOKEN_CACHE
 from airflow_provider_cdm.client.exceptions import CdmApiError
-from airflow_provider_cdm.client.rate_limit import reset_shared_limiters
-from airflow_provider_cdm.emulator.testing import EmulatorThread, emulator_in_thread
+from airflow_provider_cdm.emulator.testing import EmulatorThread
 from airflow_provider_cdm.hooks.cdm import CdmHook
 from airflow_provider_cdm.operators.cdm import CdmCreateAndStartJobOperator, CdmStartJobOperator
 from airflow_provider_cdm.operators.cluster import CdmClusterFailedError, CdmClusterTimeoutError
+from tests.clusters import RUNNING, STOPPED, afresh, cluster_emulator
 from tests.jobs import job_definition
 from tests.triggering import run_trigger
 from tests.unit.operators.helpers import RecordingTI, task_context
 
-RUNNING = "c0000000-0000-4000-8000-000000000001"
 RUNNING_2 = "c0000000-0000-4000-8000-000000000002"
-STOPPED = "c0000000-0000-4000-8000-000000000009"
 FAST: dict[str, Any] = {"poll_interval": 0.05, "hook_params": {"retry_policy": {"max_attempts": 2}}}
 
 
 @pytest.fixture(scope="module")
 def emulator_thread() -> Iterator[EmulatorThread]:
-    with emulator_in_thread("--cluster-transition-s", "0.3", "--job-duration", "0.2") as running:
-        yield running
+    yield from cluster_emulator("--job-duration", "0.2")
 
 
 @pytest.fixture
 def emu(emulator_thread: EmulatorThread, monkeypatch: pytest.MonkeyPatch) -> EmulatorThread:
-    emulator_thread.reset()
-    monkeypatch.setenv("AIRFLOW_CONN_CDM_DEFAULT", emulator_thread.connection_json)
-    TOKEN_CACHE.clear()
-    reset_shared_limiters()
-    return emulator_thread
+    return afresh(emulator_thread, monkeypatch)
 
 
 def requests(emu: EmulatorThread, operation: str) -> int:

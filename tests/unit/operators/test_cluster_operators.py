@@ -12,10 +12,8 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException, TaskDeferred
 
-from airflow_provider_cdm.client.auth import TOKEN_CACHE
 from airflow_provider_cdm.client.exceptions import CdmApiError, CdmAuthError, CdmConfigError
-from airflow_provider_cdm.client.rate_limit import reset_shared_limiters
-from airflow_provider_cdm.emulator.testing import EmulatorThread, emulator_in_thread
+from airflow_provider_cdm.emulator.testing import EmulatorThread
 from airflow_provider_cdm.hooks.cdm import CdmHook
 from airflow_provider_cdm.operators.cluster import (
     ACTION_KEY,
@@ -25,27 +23,21 @@ from airflow_provider_cdm.operators.cluster import (
     CdmStartClusterOperator,
     CdmStopClusterOperator,
 )
+from tests.clusters import RUNNING, STOPPED, afresh, cluster_emulator
 from tests.triggering import run_trigger
 from tests.unit.operators.helpers import RecordingTI, task_context
 
-RUNNING = "c0000000-0000-4000-8000-000000000001"
-STOPPED = "c0000000-0000-4000-8000-000000000009"
 FAST = {"poll_interval": 0.05, "hook_params": {"retry_policy": {"max_attempts": 2, "initial_backoff_s": 0.01}}}
 
 
 @pytest.fixture(scope="module")
 def emulator_thread() -> Iterator[EmulatorThread]:
-    with emulator_in_thread("--cluster-transition-s", "0.3") as running:
-        yield running
+    yield from cluster_emulator()
 
 
 @pytest.fixture
 def emu(emulator_thread: EmulatorThread, monkeypatch: pytest.MonkeyPatch) -> EmulatorThread:
-    emulator_thread.reset()
-    monkeypatch.setenv("AIRFLOW_CONN_CDM_DEFAULT", emulator_thread.connection_json)
-    TOKEN_CACHE.clear()
-    reset_shared_limiters()
-    return emulator_thread
+    return afresh(emulator_thread, monkeypatch)
 
 
 def actions(emu: EmulatorThread, cluster_id: str) -> dict[str, int]:
